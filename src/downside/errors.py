@@ -1,0 +1,194 @@
+"""One exception tree for downside.
+
+Every error a user can meet derives from :class:`DownsideError` and also from the
+built-in it behaves like, so ``except ValueError`` keeps working::
+
+    DownsideError
+    ├── ConfigError (ValueError)            bad setting or settings file
+    ├── InvalidNameError (ValueError)       symbol/venue/series name unfit for a file or table name
+    ├── SchemaError (ValueError)            input data broke validation rules (all problems listed)
+    ├── FeatureDefinitionError (ValueError) feature definition files are invalid (file and line)
+    ├── ModelSpecError (ValueError)         a model spec is invalid
+    ├── StoreError (RuntimeError)
+    │   ├── StoreLockedError (TimeoutError) another process holds the store lock
+    │   └── EmptyStoreError (LookupError)   a table or series has no rows yet
+    ├── StaleDataError (ValueError)         inputs are older than their time-to-live
+    ├── PredictionInputError (ValueError)   unknown symbol, out-of-range threshold, bad level
+    ├── TrackingError (RuntimeError)
+    │   ├── ModelNotFoundError (LookupError) no such registered model, version or alias
+    │   └── PromotionRefusedError           the challenger does not beat the champion
+    └── SourceError (RuntimeError)          a live source failed
+        ├── RateLimitedError                 HTTP 429 or exhausted weight, after retries
+        └── PayloadError (ValueError)        a response did not have the expected shape
+
+Messages say what is wrong, what was expected, what was received and how to fix it.
+Structured fields stay on the exception for programs to inspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class DownsideError(Exception):
+    """Root of every error raised by downside."""
+
+
+class ConfigError(DownsideError, ValueError):
+    """A setting, settings file or environment variable is invalid."""
+
+
+class InvalidNameError(DownsideError, ValueError):
+    """A name cannot be used as a symbol, venue, series, file or table name."""
+
+    def __init__(self, kind: str, value: object, rule: str) -> None:
+        self.kind = kind
+        self.value = value
+        self.rule = rule
+        super().__init__(
+            f"invalid {kind} name {value!r}: expected {rule}; "
+            f"rename the {kind} in the input (or the setting) and retry"
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule found while validating input.
+
+    Attributes:
+        source: the file, table or definition the problem was found in.
+        rule: short name of the broken rule (``missing_columns``, ``duplicate_keys``, ...).
+        count: how many rows or items break it.
+        detail: what was expected and what was received.
+        examples: a few offending values or rows, rendered as text.
+        line: line number in ``source`` where known.
+    """
+
+    source: str
+    rule: str
+    count: int
+    detail: str
+    examples: Sequence[str] = field(default_factory=tuple)
+    line: int | None = None
+
+    def render(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        text = f"{where}: {self.rule} ({self.count}): {self.detail}"
+        if self.examples:
+            text += "; e.g. " + ", ".join(self.examples[:3])
+        return text
+
+
+class _ProblemsError(DownsideError, ValueError):
+    """Base for errors that collect every problem before raising."""
+
+    headline = "invalid input"
+    remedy = "fix the listed problems and retry"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p.render()}" for p in self.problems)
+        super().__init__(
+            f"{self.headline}: {len(self.problems)} problem(s); nothing was written\n"
+            f"{lines}\n{self.remedy}"
+        )
+
+
+class SchemaError(_ProblemsError):
+    """Input data broke one or more validation rules; nothing was written."""
+
+    headline = "input data failed validation"
+    remedy = "fix the source files (or drop the offending rows yourself) and ingest again"
+
+
+class FeatureDefinitionError(_ProblemsError):
+    """One or more feature definitions are invalid."""
+
+    headline = "invalid feature definitions"
+    remedy = "edit the listed definition files; `downside features list` checks them"
+
+
+class ModelSpecError(_ProblemsError):
+    """A model spec is invalid."""
+
+    headline = "invalid model spec"
+    remedy = "edit the spec file; see models/drawdown.toml for a complete example"
+
+
+class StoreError(DownsideError, RuntimeError):
+    """The point-in-time store cannot do what was asked."""
+
+
+class StoreLockedError(StoreError, TimeoutError):
+    """Another process holds the store's write lock."""
+
+    def __init__(self, lock_path: str, waited_s: float) -> None:
+        self.lock_path = lock_path
+        self.waited_s = waited_s
+        super().__init__(
+            f"the store is locked by another ingest or update (lock file {lock_path}); "
+            f"waited {waited_s:.0f} s. Wait for the other process to finish, or raise "
+            "DOWNSIDE_LOCK_TIMEOUT; the store is unchanged"
+        )
+
+
+class EmptyStoreError(StoreError, LookupError):
+    """A table, series or symbol has no rows in the store."""
+
+
+class StaleDataError(DownsideError, ValueError):
+    """Inputs at the as-of time are older than their time-to-live.
+
+    Attributes:
+        stale: mapping of feature name to its age in hours.
+    """
+
+    def __init__(self, asof: str, stale: dict[str, float]) -> None:
+        self.asof = asof
+        self.stale = dict(stale)
+        worst = sorted(self.stale.items(), key=lambda kv: -kv[1])[:8]
+        shown = ", ".join(f"{name} ({age:.0f} h old)" for name, age in worst)
+        super().__init__(
+            f"inputs at {asof} are stale: {len(self.stale)} feature(s) older than their TTL: "
+            f"{shown}. Run `downside update` or ingest newer files, or pass an earlier asof"
+        )
+
+
+class PredictionInputError(DownsideError, ValueError):
+    """A prediction request is outside what the model supports."""
+
+
+class TrackingError(DownsideError, RuntimeError):
+    """MLflow tracking or registry failed."""
+
+
+class ModelNotFoundError(TrackingError, LookupError):
+    """No registered model, version or alias by that name."""
+
+
+class PromotionRefusedError(TrackingError):
+    """The challenger does not beat the champion on the same folds."""
+
+    def __init__(self, model: str, metric: str, challenger: float, champion: float) -> None:
+        self.model = model
+        self.metric = metric
+        self.challenger = challenger
+        self.champion = champion
+        super().__init__(
+            f"refused to promote {model}: challenger {metric}={challenger:.5f} does not beat "
+            f"champion {metric}={champion:.5f} (lower is better) on the same folds; "
+            "use --force --reason TEXT to override"
+        )
+
+
+class SourceError(DownsideError, RuntimeError):
+    """A live data source failed after retries."""
+
+
+class RateLimitedError(SourceError):
+    """The source kept answering HTTP 429 or reported its weight exhausted."""
+
+
+class PayloadError(SourceError, ValueError):
+    """A response did not have the documented shape."""

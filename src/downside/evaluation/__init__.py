@@ -1,0 +1,3 @@
+"""evaluation layer."""
+
+__all__: list[str] = []

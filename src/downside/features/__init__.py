@@ -1,0 +1,3 @@
+"""features layer."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""models layer."""
+
+__all__: list[str] = []

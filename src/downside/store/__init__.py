@@ -1,0 +1,3 @@
+"""store layer."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""targets layer."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""tracking layer."""
+
+__all__: list[str] = []
