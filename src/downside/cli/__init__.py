@@ -1,3 +1,12 @@
-"""cli layer."""
+"""The `downside` command line."""
 
-__all__: list[str] = []
+from downside.cli import _commands as _commands
+from downside.cli._app import app
+
+
+def main() -> None:
+    """Entry point of the `downside` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

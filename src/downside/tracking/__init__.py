@@ -1,3 +1,38 @@
-"""tracking layer."""
+"""Tracking: MLflow runs, nested trial runs, registry, aliases and the pyfunc model.
 
-__all__: list[str] = []
+The only layer that imports mlflow.
+"""
+
+from downside.tracking._client import connect, experiment_id
+from downside.tracking._load import load_predictor
+from downside.tracking._pyfunc import DownsideModel, answer
+from downside.tracking._registry import (
+    CHALLENGER,
+    CHAMPION,
+    Promotion,
+    fold_scores,
+    list_versions,
+    promote,
+)
+from downside.tracking._train import TrainResult, tune, tune_spec
+from downside.tracking._train import train as train_spec
+from downside.tracking._trials import TrialLogger
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "DownsideModel",
+    "Promotion",
+    "TrainResult",
+    "TrialLogger",
+    "answer",
+    "connect",
+    "experiment_id",
+    "fold_scores",
+    "list_versions",
+    "load_predictor",
+    "promote",
+    "train_spec",
+    "tune",
+    "tune_spec",
+]

@@ -1,0 +1,206 @@
+"""The commands of the `downside` CLI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from downside import api
+from downside.cli._app import (
+    _floats,
+    app,
+    console,
+    features_app,
+    handle_errors,
+    ingest_app,
+    models_app,
+    predict_app,
+    show,
+    write_out,
+)
+from downside.config import load_settings
+from downside.features import FeatureStore
+from downside.tracking import connect, list_versions, promote
+
+FAMILY_COLUMNS = ["leverage", "funding", "etf_flows", "rates", "technical"]
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+
+
+@app.command()
+@handle_errors
+def quickstart(
+    trials: Annotated[int, typer.Option(help="Optuna trials per model (brief tuning).")] = 3,
+) -> None:
+    """Simulate -> ingest -> features -> tune -> train -> register -> print a risk table."""
+    settings = load_settings()
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("starting", total=None)
+        result = api.quickstart(settings=settings, trials=trials,
+                                progress=lambda msg: progress.update(task, description=msg))
+        progress.update(task, description="done")
+    surface = result.surface
+    console.print(f"\n[bold]Risk table as of {result.asof:%Y-%m-%d %H:%M} UTC[/] (simulated market)")
+    for symbol, part in surface.groupby("symbol", sort=True):
+        grid = part.pivot_table(index="threshold", columns="horizon_days", values="probability")
+        grid.index = [f">= {100 * x:.0f}%" for x in grid.index]
+        grid.columns = [f"{h:g}d" for h in grid.columns]
+        show(grid.reset_index(names="drawdown"), f"{symbol}: P(drawdown within H days)", pct=tuple(grid.columns))
+    lead = surface.loc[surface["horizon_days"] == surface["horizon_days"].median()]
+    show(lead[["symbol", "threshold", "horizon_days", "probability", "baseline_probability", *FAMILY_COLUMNS]],
+         "Driver contributions (probability points) at the middle horizon",
+         pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS))
+    sup = result.supports
+    show(sup[["symbol", "level", "level_type", "distance_pct", "horizon_days", "probability", "leading_driver"]],
+         "P(support break)", pct=("distance_pct", "probability"))
+    console.print(
+        f"registered {result.drawdown.registered_model} v{result.drawdown.version} "
+        f"({', '.join(result.drawdown.aliases)}) and {result.support.registered_model} "
+        f"v{result.support.version} ({', '.join(result.support.aliases)}) in "
+        f"{settings.resolved_registry_uri}; {time.perf_counter() - started:.0f} s"
+    )
+
+
+@ingest_app.command("files")
+@handle_errors
+def ingest_files(directory: Annotated[Path, typer.Argument(help="Folder of <table>.parquet|csv files.")]) -> None:
+    """Validate and ingest every table file of DIRECTORY (idempotent and atomic)."""
+    report = api.ingest_files(directory, settings=load_settings())
+    show(report.to_frame(), f"ingested {directory}")
+
+
+@features_app.command("list")
+@handle_errors
+def features_list() -> None:
+    """List the feature definitions (validates them)."""
+    settings = load_settings()
+    frame = FeatureStore.definitions_frame(settings.resolved_feature_dir)
+    show(frame, f"{len(frame)} features from {settings.resolved_feature_dir}")
+
+
+@features_app.command("export")
+@handle_errors
+def features_export(
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. BTC,ETH.")],
+    start: Annotated[str, typer.Option(help="First as-of date (UTC).")],
+    end: Annotated[str, typer.Option(help="Last as-of date (UTC).")],
+    out: Annotated[Path, typer.Option(help="Output .parquet or .csv.")],
+    freq: Annotated[str, typer.Option(help="1d or 1h.")] = "1d",
+) -> None:
+    """Export point-in-time features: one row per symbol and as-of time."""
+    if freq not in ("1d", "1h"):
+        raise typer.BadParameter(f"--freq must be 1d or 1h, got {freq!r}")
+    fs = FeatureStore.from_settings(load_settings())
+    frame = fs.export([s.strip().upper() for s in symbols.split(",")], start, end, freq)  # type: ignore[arg-type]
+    write_out(frame, out)
+
+
+@app.command()
+@handle_errors
+def train(
+    spec: Annotated[str, typer.Argument(help="Spec name (drawdown) or path (models/drawdown.toml).")],
+    trials: Annotated[int | None, typer.Option(help="Tuning trials (default: the spec's budget).")] = None,
+    workers: Annotated[int, typer.Option(help="Local tuning processes.")] = 1,
+    timeout: Annotated[float | None, typer.Option(help="Tuning time limit in seconds.")] = None,
+) -> None:
+    """Tune, score on purged walk-forward folds, fit, log to MLflow and register."""
+    with _progress() as progress:
+        task = progress.add_task("starting", total=None)
+        result = api.train(spec, trials=trials, workers=workers, timeout_s=timeout,
+                           progress=lambda msg: progress.update(task, description=msg))
+    metrics = pd.DataFrame(sorted(result.metrics.items()), columns=["metric", "value"])
+    show(metrics, f"{result.registered_model} v{result.version} ({', '.join(result.aliases)}), run {result.run_id}")
+
+
+@app.command()
+@handle_errors
+def tune(
+    spec: Annotated[str, typer.Argument(help="Spec name or path.")],
+    trials: Annotated[int, typer.Option(help="Total finished trials the study should reach.")] = 20,
+    timeout: Annotated[float | None, typer.Option(help="Time limit in seconds.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes on the same study.")] = 1,
+) -> None:
+    """Run the spec's Optuna study (joins it if it exists; resumes interrupted studies)."""
+    result = api.tune(spec, trials=trials, timeout_s=timeout, workers=workers)
+    show(pd.DataFrame([result.__dict__]).drop(columns=["best_params"]), "study")
+    show(pd.DataFrame(sorted(result.best_params.items()), columns=["param", "value"]), "best parameters")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(name: Annotated[str | None, typer.Argument(help="Registered model name.")] = None) -> None:
+    """Versions, aliases and key metrics of the registered models."""
+    rows = list_versions(connect(load_settings()), name)
+    show(pd.DataFrame(rows).drop(columns=["created"]) if rows else pd.DataFrame(), "registered models")
+
+
+@models_app.command("promote")
+@handle_errors
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. downside-drawdown.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the challenger is not better.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
+) -> None:
+    """Move `champion` to the `challenger` if it beats the champion on the same folds."""
+    result = promote(connect(load_settings()), name, force=force, reason=reason)
+    console.print(
+        f"{result.model}: champion is now v{result.version} (was v{result.previous}); "
+        f"log loss {result.challenger_log_loss:.5f} vs {result.champion_log_loss:.5f} on "
+        f"{result.common_folds} common folds" + (f"; forced: {result.reason}" if result.forced else "")
+    )
+
+
+@predict_app.command("drawdown")
+@handle_errors
+def predict_drawdown(
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")],
+    asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
+    asof_from: Annotated[str | None, typer.Option(help="Batch: first as-of date.")] = None,
+    asof_to: Annotated[str | None, typer.Option(help="Batch: last as-of date.")] = None,
+    thresholds: Annotated[str | None, typer.Option(help="Percent, e.g. 5,10,20.")] = None,
+    horizons: Annotated[str | None, typer.Option(help="Days, e.g. 1,7,30.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write .parquet or .csv.")] = None,
+) -> None:
+    """P(drawdown >= X% within H days)."""
+    when: object = asof
+    if asof_from or asof_to:
+        if not (asof_from and asof_to) or asof:
+            raise typer.BadParameter("use --asof, or both --asof-from and --asof-to")
+        when = pd.date_range(asof_from, asof_to, freq="D", tz="UTC")
+    fc = api.Forecaster.load(support_uri=None)
+    frame = fc.predict_drawdown([s.strip() for s in symbols.split(",")], asof=when,
+                                thresholds=_floats(thresholds, scale=0.01), horizons=_floats(horizons))
+    if out:
+        write_out(frame, out)
+    else:
+        show(frame[["asof", "symbol", "threshold", "horizon_days", "probability", "baseline_probability",
+                    *FAMILY_COLUMNS]], "P(drawdown)", pct=("threshold", "probability", "baseline_probability",
+                                                            *FAMILY_COLUMNS))
+
+
+@predict_app.command("support")
+@handle_errors
+def predict_support(
+    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC.")],
+    levels: Annotated[str | None, typer.Option(help="Price levels, e.g. 85000,80000; default detected.")] = None,
+    horizons: Annotated[str | None, typer.Option(help="Days, e.g. 7,14.")] = None,
+    asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write .parquet or .csv.")] = None,
+) -> None:
+    """P(support level breaks within H days)."""
+    fc = api.Forecaster.load(drawdown_uri=None)
+    frame = fc.predict_support_break(symbol, levels=_floats(levels), horizons=_floats(horizons), asof=asof)
+    if out:
+        write_out(frame, out)
+    else:
+        show(frame[["asof", "symbol", "level", "level_type", "horizon_days", "probability",
+                    "baseline_probability", *FAMILY_COLUMNS]], "P(support break)",
+             pct=("probability", "baseline_probability", *FAMILY_COLUMNS))
