@@ -7,13 +7,16 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     ├── ConfigError (ValueError)            bad setting or settings file
     ├── InvalidNameError (ValueError)       symbol/venue/series name unfit for a file or table name
     ├── SchemaError (ValueError)            input data broke validation rules (all problems listed)
+    │   └── ModelInputError                 frames or arrays given to a model or metric are invalid
     ├── FeatureDefinitionError (ValueError) feature definition files are invalid (file and line)
     ├── ModelSpecError (ValueError)         a model spec is invalid
     ├── StoreError (RuntimeError)
     │   ├── StoreLockedError (TimeoutError) another process holds the store lock
+    │   ├── StoreQueryError (ValueError)    a read asked for something invalid
     │   └── EmptyStoreError (LookupError)   a table or series has no rows yet
     ├── StaleDataError (ValueError)         inputs are older than their time-to-live
     ├── PredictionInputError (ValueError)   unknown symbol, out-of-range threshold, bad level
+    ├── NotFittedError (ValueError, AttributeError) a model was used before fit
     ├── TrackingError (RuntimeError)
     │   ├── ModelNotFoundError (LookupError) no such registered model, version or alias
     │   └── PromotionRefusedError           the challenger does not beat the champion
@@ -102,6 +105,16 @@ class SchemaError(_ProblemsError):
     remedy = "fix the source files (or drop the offending rows yourself) and ingest again"
 
 
+class ModelInputError(SchemaError):
+    """Frames or arrays given to a model's fit or predict, or to a metric, are invalid."""
+
+    headline = "model or metric input failed validation"
+    remedy = (
+        "fix the listed columns or arrays (docs/architecture.md describes the frame "
+        "contracts) and call again"
+    )
+
+
 class FeatureDefinitionError(_ProblemsError):
     """One or more feature definitions are invalid."""
 
@@ -133,6 +146,11 @@ class StoreLockedError(StoreError, TimeoutError):
         )
 
 
+class StoreQueryError(StoreError, ValueError):
+    """A store read was asked for something invalid (naive as-of time, unknown frequency,
+    empty venue list, symbols for a table without symbols)."""
+
+
 class EmptyStoreError(StoreError, LookupError):
     """A table, series or symbol has no rows in the store."""
 
@@ -157,6 +175,17 @@ class StaleDataError(DownsideError, ValueError):
 
 class PredictionInputError(DownsideError, ValueError):
     """A prediction request is outside what the model supports."""
+
+
+class NotFittedError(DownsideError, ValueError, AttributeError):
+    """A model was asked to predict, explain or serialise before ``fit``."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"{model} is not fitted yet: expected a fitted model, received an unfitted "
+            f"one; call {model}.fit(X, y) or load one with {model}.from_state(state) first"
+        )
 
 
 class TrackingError(DownsideError, RuntimeError):

@@ -1,0 +1,383 @@
+"""Validation of raw tables against ``downside.sources.TABLES`` and their normalisation.
+
+:func:`validate` collects every broken rule of one table as :class:`~downside.errors.Problem`
+objects and never raises, so the store can report all problems of all tables at once.
+:func:`normalize` turns a valid table into the stored layout: ``event_ts`` (the source
+``ts``, ``datetime64[us, UTC]``), the keys, then the value columns, with canonical dtypes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from downside.errors import InvalidNameError, Problem
+from downside.sources import TABLES, TableSpec
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+"""Symbols, venues, series, tickers, assets and stablecoins become file and table names."""
+
+NAME_COLUMNS = frozenset({"symbol", "venue", "series", "ticker", "asset", "stablecoin"})
+TS_DTYPE: Final = "datetime64[us, UTC]"
+DEFAULT_OHLC_TOLERANCE = 0.005
+_NAME_RE = re.compile(NAME_PATTERN)
+_MAX_EXAMPLES = 3
+
+
+def check_name(kind: str, value: str) -> str:
+    """Return ``value`` if it is a valid ``kind`` name.
+
+    Raises:
+        InvalidNameError: ``value`` does not match :data:`NAME_PATTERN`.
+    """
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise InvalidNameError(kind, value, f"a name matching {NAME_PATTERN}")
+    return value
+
+
+@dataclass
+class Findings:
+    """Problems (reject the ingest) and warnings (kept rows worth a look) of one table."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _render_rows(frame: pd.DataFrame, mask: pd.Series, columns: Iterable[str]) -> list[str]:
+    cols = [c for c in columns if c in frame.columns]
+    rows = frame.loc[mask, cols].head(_MAX_EXAMPLES)
+    return [
+        " ".join(f"{col}={value}" for col, value in zip(cols, row, strict=True))
+        for row in rows.itertuples(index=False, name=None)
+    ]
+
+
+def _is_all_null(series: pd.Series) -> bool:
+    return bool(series.isna().all())
+
+
+def _dtype_problem(spec: TableSpec, column: str, series: pd.Series, source: str) -> Problem | None:
+    kind = spec.columns.get(column, "str")
+    if _is_all_null(series):
+        return None
+    if kind in ("float", "int"):
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if not numeric:
+            bad = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+            return Problem(
+                source,
+                "non_numeric_column",
+                int(bad.size) or 1,
+                f"column {column!r} must be numeric ({kind}), received dtype {series.dtype}; "
+                "convert it with pd.to_numeric or fix the offending cells",
+                tuple(repr(v) for v in bad.head(_MAX_EXAMPLES)),
+            )
+        if kind == "int" and not pd.api.types.is_integer_dtype(series):
+            values = series.dropna().to_numpy(dtype="float64")
+            fractional = values[values != np.round(values)]
+            if fractional.size:
+                return Problem(
+                    source,
+                    "non_integer_values",
+                    int(fractional.size),
+                    f"column {column!r} must hold whole numbers, received fractions",
+                    tuple(repr(float(v)) for v in fractional[:_MAX_EXAMPLES]),
+                )
+        return None
+    if pd.api.types.is_string_dtype(series):
+        return None
+    bad = series[series.notna() & ~series.map(lambda v: isinstance(v, str))]
+    if bad.size:
+        return Problem(
+            source,
+            "non_string_column",
+            int(bad.size),
+            f"column {column!r} must hold text, received dtype {series.dtype}; "
+            "cast it with .astype('str')",
+            tuple(repr(v) for v in bad.head(_MAX_EXAMPLES)),
+        )
+    return None
+
+
+def _ts_problem(series: pd.Series, source: str) -> Problem | None:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return None
+    if pd.api.types.is_datetime64_dtype(series):
+        return Problem(
+            source,
+            "naive_timestamps",
+            int(series.size),
+            "column 'ts' must be timezone-aware UTC, received naive timestamps; "
+            "if they are UTC, use frame['ts'] = frame['ts'].dt.tz_localize('UTC'), "
+            "in CSV write offsets such as 2024-01-01T00:00:00Z",
+            tuple(str(v) for v in series.head(_MAX_EXAMPLES)),
+        )
+    return Problem(
+        source,
+        "ts_not_datetime",
+        int(series.size),
+        f"column 'ts' must be timezone-aware UTC timestamps, received dtype {series.dtype}; "
+        "parse it with pd.to_datetime(frame['ts'], utc=True) when the offsets are known",
+        tuple(repr(v) for v in series.head(_MAX_EXAMPLES)),
+    )
+
+
+def validate(
+    table: str,
+    frame: pd.DataFrame,
+    source: str,
+    *,
+    ohlc_tolerance: float = DEFAULT_OHLC_TOLERANCE,
+) -> Findings:
+    """Check ``frame`` against the canonical schema of ``table``; never raises.
+
+    Rules: ``unknown_table``, ``missing_columns``, ``unknown_columns``, ``naive_timestamps``,
+    ``ts_not_datetime``, ``non_numeric_column``, ``non_integer_values``,
+    ``non_string_column``, ``null_values``, ``invalid_names``, ``duplicate_keys``,
+    ``misaligned_ts``, ``non_positive_prices``, ``negative_values``, ``high_below_low``,
+    ``open_close_outside_range``. Open or close outside ``[low, high]`` by at most
+    ``ohlc_tolerance`` (relative) is a warning, ``open_close_within_tolerance``, not a
+    problem: aggregate venues (CryptoQuant) carry such rows and they are kept.
+
+    Args:
+        table: canonical table name.
+        frame: the raw table with a ``ts`` column.
+        source: file or label named in each problem.
+        ohlc_tolerance: relative slack for open/close outside the high-low range.
+
+    Returns:
+        The problems and warnings found.
+    """
+    found = Findings()
+    add = found.problems.append
+    spec = TABLES.get(table)
+    if spec is None:
+        add(
+            Problem(
+                source,
+                "unknown_table",
+                1,
+                f"table {table!r} is not a canonical table; expected one of {sorted(TABLES)}",
+            )
+        )
+        return found
+    columns = [str(c) for c in frame.columns]
+    missing = [c for c in spec.all_columns if c not in columns]
+    unknown = [c for c in columns if c not in spec.all_columns]
+    if missing:
+        add(
+            Problem(
+                source,
+                "missing_columns",
+                len(missing),
+                f"expected columns {list(spec.all_columns)}; missing {missing}",
+                tuple(missing),
+            )
+        )
+    if unknown:
+        add(
+            Problem(
+                source,
+                "unknown_columns",
+                len(unknown),
+                f"expected only columns {list(spec.all_columns)}; drop or rename {unknown}",
+                tuple(unknown),
+            )
+        )
+    if len(set(columns)) != len(columns):
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        add(
+            Problem(
+                source,
+                "duplicate_columns",
+                len(repeated),
+                f"column names must be unique; rename or drop the repeated {repeated}",
+                tuple(repeated),
+            )
+        )
+        return found
+    usable = {c for c in spec.all_columns if c in columns}
+    if "ts" in usable:
+        ts_problem = _ts_problem(frame["ts"], source)
+        if ts_problem is not None:
+            add(ts_problem)
+            usable.discard("ts")
+    for column in (*spec.keys, *spec.columns):
+        if column in usable:
+            problem = _dtype_problem(spec, column, frame[column], source)
+            if problem is not None:
+                add(problem)
+                usable.discard(column)
+
+    key_cols = list(spec.key_columns)
+    for column in (*key_cols, *spec.required):
+        if column in columns:
+            nulls = frame[column].isna()
+            if nulls.any():
+                add(
+                    Problem(
+                        source,
+                        "null_values",
+                        int(nulls.sum()),
+                        f"column {column!r} is required and may not be null",
+                        tuple(_render_rows(frame, nulls, key_cols)),
+                    )
+                )
+    for column in spec.keys:
+        if column in NAME_COLUMNS and column in usable:
+            values = pd.Series(frame[column].dropna().unique())
+            bad = values[~values.map(lambda v: isinstance(v, str) and bool(_NAME_RE.fullmatch(v)))]
+            if bad.size:
+                count = int(frame[column].isin(bad).sum())
+                add(
+                    Problem(
+                        source,
+                        "invalid_names",
+                        count,
+                        f"{column} values must match {NAME_PATTERN} (they become file and "
+                        f"table names); {bad.size} distinct bad value(s); rename them",
+                        tuple(repr(v) for v in bad.head(_MAX_EXAMPLES)),
+                    )
+                )
+    if all(c in usable for c in key_cols):
+        dupes = frame.duplicated(subset=key_cols, keep=False)
+        if dupes.any():
+            add(
+                Problem(
+                    source,
+                    "duplicate_keys",
+                    int(dupes.sum()),
+                    f"rows must be unique on {key_cols}; found rows sharing a key, keep one "
+                    "per key",
+                    tuple(_render_rows(frame, dupes, key_cols)),
+                )
+            )
+    if "ts" in usable and spec.freq in ("1h", "1d"):
+        ts = frame["ts"].dt.tz_convert("UTC")
+        aligned = ts.dt.floor("h") if spec.freq == "1h" else ts.dt.normalize()
+        off = ts.notna() & (ts != aligned)
+        if off.any():
+            unit = "the hour" if spec.freq == "1h" else "00:00 UTC"
+            add(
+                Problem(
+                    source,
+                    "misaligned_ts",
+                    int(off.sum()),
+                    f"ts of a {spec.freq} table must fall on {unit} (bar open / UTC day); "
+                    "floor the timestamps or check the source's time zone",
+                    tuple(_render_rows(frame, off, key_cols)),
+                )
+            )
+    _check_ranges(spec, frame, usable, source, ohlc_tolerance, found)
+    return found
+
+
+def _check_ranges(
+    spec: TableSpec,
+    frame: pd.DataFrame,
+    usable: set[str],
+    source: str,
+    tolerance: float,
+    found: Findings,
+) -> None:
+    key_cols = list(spec.key_columns)
+    positive = [c for c in spec.positive if c in usable]
+    if positive:
+        bad = (frame[positive] <= 0).any(axis=1)
+        if bad.any():
+            found.problems.append(
+                Problem(
+                    source,
+                    "non_positive_prices",
+                    int(bad.sum()),
+                    f"prices {positive} must be > 0 where present",
+                    tuple(_render_rows(frame, bad, [*key_cols, *positive])),
+                )
+            )
+    non_negative = [c for c in spec.non_negative if c in usable]
+    if non_negative:
+        bad = (frame[non_negative] < 0).any(axis=1)
+        if bad.any():
+            found.problems.append(
+                Problem(
+                    source,
+                    "negative_values",
+                    int(bad.sum()),
+                    f"columns {non_negative} (volumes, liquidations, supply) must be >= 0",
+                    tuple(_render_rows(frame, bad, [*key_cols, *non_negative])),
+                )
+            )
+    if not {"open", "high", "low", "close"} <= usable:
+        return
+    ohlc = ["open", "high", "low", "close"]
+    high, low = frame["high"], frame["low"]
+    inverted = high < low
+    if inverted.any():
+        found.problems.append(
+            Problem(
+                source,
+                "high_below_low",
+                int(inverted.sum()),
+                "each bar needs high >= low",
+                tuple(_render_rows(frame, inverted, [*key_cols, *ohlc])),
+            )
+        )
+    body_high = frame[["open", "close"]].max(axis=1, skipna=True)
+    body_low = frame[["open", "close"]].min(axis=1, skipna=True)
+    outside = ~inverted & ((high < body_high) | (low > body_low))
+    if not outside.any():
+        return
+    beyond = outside & ((high * (1 + tolerance) < body_high) | (low * (1 - tolerance) > body_low))
+    if beyond.any():
+        found.problems.append(
+            Problem(
+                source,
+                "open_close_outside_range",
+                int(beyond.sum()),
+                "open and close must lie within [low, high] (relative tolerance "
+                f"{tolerance:g}); fix the bars or drop them from the source",
+                tuple(_render_rows(frame, beyond, [*key_cols, *ohlc])),
+            )
+        )
+    tolerated = outside & ~beyond
+    if tolerated.any():
+        found.warnings.append(
+            Problem(
+                source,
+                "open_close_within_tolerance",
+                int(tolerated.sum()),
+                "open or close lies slightly outside [low, high] (within relative tolerance "
+                f"{tolerance:g}); rows kept as they are",
+                tuple(_render_rows(frame, tolerated, [*key_cols, *ohlc])),
+            )
+        )
+
+
+def normalize(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The stored layout of a table that passed :func:`validate`.
+
+    Returns:
+        ``event_ts`` (``datetime64[us, UTC]``), the keys (``str``), then the value
+        columns: ``float64`` for float, ``Int64`` for int, ``str`` for text; in the order
+        of :data:`downside.sources.TABLES`, with a fresh ``RangeIndex``.
+    """
+    spec = TABLES[table]
+    data: dict[str, pd.Series] = {
+        "event_ts": frame["ts"].dt.tz_convert("UTC").astype(TS_DTYPE),
+    }
+    for key in spec.keys:
+        data[key] = frame[key].astype("str")
+    for column, kind in spec.columns.items():
+        series = frame[column]
+        if kind == "float":
+            data[column] = series.astype("float64")
+        elif kind == "int":
+            data[column] = series.astype("Float64").astype("Int64")
+        else:
+            data[column] = series.astype("str")
+    return pd.DataFrame(data).reset_index(drop=True)
