@@ -2,5 +2,13 @@
 
 from downside.sources._files import RawFile, read_files
 from downside.sources._schema import TABLES, TableSpec
+from downside.sources._simulate import SimulationResult, simulate_market
 
-__all__ = ["TABLES", "RawFile", "TableSpec", "read_files"]
+__all__ = [
+    "TABLES",
+    "RawFile",
+    "SimulationResult",
+    "TableSpec",
+    "read_files",
+    "simulate_market",
+]
