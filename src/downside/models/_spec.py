@@ -341,11 +341,8 @@ def load_spec(spec: str | Path, model_dir: Path) -> ModelSpec:
         ModelSpecError: the spec file does not exist or is invalid.
     """
     candidate = Path(spec)
-    if candidate.suffix != ".toml":
-        candidate = model_dir / f"{spec}.toml" if not candidate.exists() else candidate
-    if candidate.is_dir() or not candidate.is_file():
-        alt = Path(f"{spec}.toml")
-        candidate = alt if alt.is_file() else candidate
+    if candidate.suffix != ".toml" and not candidate.is_file():
+        candidate = model_dir / f"{spec}.toml"
     if not candidate.is_file():
         known = sorted(p.stem for p in model_dir.glob("*.toml")) if model_dir.is_dir() else []
         raise ModelSpecError(

@@ -1,0 +1,57 @@
+"""Model specs: the shipped specs load; every invalid spec is rejected with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from downside.errors import ModelSpecError
+from downside.models._spec import load_spec, parse_spec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["drawdown", "support"])
+def test_shipped_specs_load(name: str) -> None:
+    spec = load_spec(name, REPO / "models")
+    assert spec.name == name
+    assert spec.registered_name == f"downside-{name}"
+    assert spec.horizons_days == (1.0, 3.0, 7.0, 14.0, 30.0)
+
+
+def test_spec_by_path() -> None:
+    spec = load_spec(str(REPO / "models" / "drawdown.toml"), REPO / "models")
+    assert spec.thresholds == (0.05, 0.10, 0.15, 0.20, 0.30)
+
+
+def test_all_problems_reported_with_lines() -> None:
+    text = """name = "Bad Name"
+target = "crash"
+colour = "red"
+
+[grid]
+thresholds = [5, 10]
+horizon = [1]
+
+[walk_forward]
+test_days = 0
+"""
+    with pytest.raises(ModelSpecError) as info:
+        parse_spec(text, source="bad.toml")
+    rendered = str(info.value)
+    problems = {(p.rule, p.line) for p in info.value.problems}
+    assert ("invalid_value", 1) in problems  # name
+    assert ("invalid_value", 2) in problems  # target
+    assert ("unknown_key", 3) in problems  # colour
+    assert ("invalid_value", 6) in problems  # thresholds given in percent
+    assert ("unknown_key", 7) in problems  # horizon
+    assert ("invalid_value", 10) in problems  # test_days
+    assert "nothing was written" in rendered
+    assert "bad.toml:6" in rendered
+
+
+def test_missing_spec_lists_known(tmp_path: Path) -> None:
+    (tmp_path / "drawdown.toml").write_text('name = "drawdown"\ntarget = "drawdown"\n')
+    with pytest.raises(ModelSpecError, match=r"known specs .*\['drawdown'\]"):
+        load_spec("nope", tmp_path)
