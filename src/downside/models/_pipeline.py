@@ -86,9 +86,16 @@ def select_features(spec: ModelSpec, feature_store: FeatureStore) -> list[str]:
     unknown = [n for n in (*spec.include, *spec.exclude) if n not in families]
     if unknown:
         raise ModelSpecError(
-            [Problem(str(spec.path or spec.name), "unknown_feature", len(unknown),
-                     "features.include/exclude name features that do not exist; "
-                     "see `downside features list`", examples=unknown)]
+            [
+                Problem(
+                    str(spec.path or spec.name),
+                    "unknown_feature",
+                    len(unknown),
+                    "features.include/exclude name features that do not exist; "
+                    "see `downside features list`",
+                    examples=unknown,
+                )
+            ]
         )
     names = [n for n, fam in families.items() if fam in spec.families or n in spec.include]
     return [n for n in names if n not in spec.exclude]
@@ -163,7 +170,9 @@ def assemble(
     return TrainingData(spec, frame, (*query, *names), tuple(names), fam)
 
 
-def make_model(spec: ModelSpec, params: Mapping[str, Any] | None = None) -> DrawdownSurface | SupportBreakModel:
+def make_model(
+    spec: ModelSpec, params: Mapping[str, Any] | None = None
+) -> DrawdownSurface | SupportBreakModel:
     """The spec's estimator with its fixed parameters, overridden by ``params``."""
     merged = {**spec.model_params, **(params or {})}
     if spec.target == "drawdown":
@@ -171,7 +180,9 @@ def make_model(spec: ModelSpec, params: Mapping[str, Any] | None = None) -> Draw
     return SupportBreakModel(**merged)
 
 
-def folds(spec: ModelSpec, data: TrainingData, *, start: str | None = None, end: str | None = None) -> Iterator[Any]:
+def folds(
+    spec: ModelSpec, data: TrainingData, *, start: str | None = None, end: str | None = None
+) -> Iterator[Any]:
     """Purged, embargoed walk-forward folds over the labelled rows (positional indices)."""
     labelled = data.labelled
     wf = WalkForward(
@@ -200,7 +211,9 @@ def score_fold(
     test = labelled.iloc[fold.test_idx]
     cols = list(data.input_columns)
     model = make_model(spec, params)
-    model.fit(train[cols], train["label"].to_numpy(), times=train["asof"], label_end=train["label_end"])
+    model.fit(
+        train[cols], train["label"].to_numpy(), times=train["asof"], label_end=train["label_end"]
+    )
     p = model.predict_proba(test[cols])[:, 1]
     y = test["label"].to_numpy()
     keep = ["symbol", "asof", "horizon_days", "label", "label_end", "sigma_daily"]
@@ -223,7 +236,9 @@ def score_fold(
     )
 
 
-def baseline_probabilities(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
+def baseline_probabilities(
+    spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, np.ndarray]:
     """Out-of-sample probabilities of every baseline, fitted on ``train`` only."""
     y = train["label"].to_numpy()
     out: dict[str, np.ndarray] = {}
@@ -231,7 +246,9 @@ def baseline_probabilities(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFr
     out["climatology"] = clim.predict_proba(test)[:, 1]
     out["gbm_ewma"] = GBMFirstPassage(vol="ewma").fit(train, y).predict_proba(test)[:, 1]
     if "sigma_parkinson" in test.columns:
-        out["gbm_parkinson"] = GBMFirstPassage(vol="parkinson").fit(train, y).predict_proba(test)[:, 1]
+        out["gbm_parkinson"] = (
+            GBMFirstPassage(vol="parkinson").fit(train, y).predict_proba(test)[:, 1]
+        )
     out["vol_logistic"] = VolLogistic().fit(train, y).predict_proba(test)[:, 1]
     return out
 
@@ -275,5 +292,8 @@ def fit_final(
     cols = list(data.input_columns)
     model = make_model(spec, params)
     return model.fit(
-        labelled[cols], labelled["label"].to_numpy(), times=labelled["asof"], label_end=labelled["label_end"]
+        labelled[cols],
+        labelled["label"].to_numpy(),
+        times=labelled["asof"],
+        label_end=labelled["label_end"],
     )

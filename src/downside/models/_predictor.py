@@ -101,16 +101,31 @@ class Predictor:
             grid = list(thresholds or self.spec.thresholds)
             self._check_range("thresholds", grid, self.spec.thresholds)
         data = assemble(
-            self.spec, feature_store, spine=spine, levels=levels, thresholds=grid, horizons_days=horizons
+            self.spec,
+            feature_store,
+            spine=spine,
+            levels=levels,
+            thresholds=grid,
+            horizons_days=horizons,
         )
         frame = data.frame
         x = frame[list(self.input_columns)]
         p = self.model.predict_proba(x)[:, 1]
         contrib = family_contributions(self.model, x, self.families)
-        baseline = GBMFirstPassage(vol="ewma").fit(frame, np.zeros(len(frame))).predict_proba(frame)[:, 1]
+        baseline = (
+            GBMFirstPassage(vol="ewma").fit(frame, np.zeros(len(frame))).predict_proba(frame)[:, 1]
+        )
         key = ["asof", "symbol"]
-        key += ["threshold"] if self.spec.target == "drawdown" else ["level", "level_type", "distance_pct"]
-        out = frame[[*key, "horizon_days", "ref_close"]].copy() if "ref_close" in frame else frame[[*key, "horizon_days"]].copy()
+        key += (
+            ["threshold"]
+            if self.spec.target == "drawdown"
+            else ["level", "level_type", "distance_pct"]
+        )
+        out = (
+            frame[[*key, "horizon_days", "ref_close"]].copy()
+            if "ref_close" in frame
+            else frame[[*key, "horizon_days"]].copy()
+        )
         out.insert(len(key) + 1, "probability", p)
         out["baseline_probability"] = baseline
         out["p_reference"] = contrib["p_reference"].to_numpy()

@@ -130,7 +130,11 @@ def run_worker(
 ) -> optuna.Study:
     """Run trials in this process until the study has ``budget`` finished trials."""
     study = open_study(
-        spec, storage_url, worker=worker, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+        spec,
+        storage_url,
+        worker=worker,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
     )
     optuna.storages.fail_stale_trials(study)
     if remaining(study, budget) == 0:

@@ -1,0 +1,817 @@
+"""Monotone, calibrated LightGBM surfaces: P(drawdown) and P(support break).
+
+Both models share :class:`BoostedSurface`: one LightGBM binary model over rows stacked
+across the query grid ((threshold, horizon) or (level, horizon)), monotone constraints
+on the query columns, and a monotone calibrator fitted on the last block of time.
+
+Fitting, step by step:
+
+1. Validate parameters and inputs (all problems at once). Numeric and boolean columns
+   become float64; ``category`` columns keep their levels; pandas ``str``/object
+   columns become categories with their sorted distinct values as levels (LightGBM
+   rejects strings). The levels are stored and applied again at prediction.
+2. Train the booster on all rows (``callbacks`` and ``eval_set`` act here, so an
+   Optuna pruning callback can stop a trial before any further work).
+3. Calibration (unless ``calibration="none"``): the distinct as-of times are ordered
+   and the last ``calibration_fraction`` of them is held out. A second booster with the
+   same number of rounds is trained on earlier rows whose ``label_end`` falls before the
+   held-out block (rows whose label reaches into it are purged), its margins on the
+   held-out rows fit the calibrator (see :func:`select_calibrator` for ``"auto"``), and
+   the booster of step 2 is kept together with that calibrator. Rows are never
+   shuffled.
+
+Monotonicity survives calibration because every calibrator is non-decreasing in the
+margin and float addition of non-decreasing tree outputs is non-decreasing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Self
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from downside.errors import (
+    ModelInputError,
+    ModelSpecError,
+    NotFittedError,
+    PredictionInputError,
+    Problem,
+)
+from downside.models._calibration import (
+    AnyCalibrator,
+    CalibrationMethod,
+    IdentityCalibrator,
+    calibrator_from_state,
+    select_calibrator,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+STATE_FORMAT = "downside.boosted-surface/1"
+"""Version tag of :meth:`BoostedSurface.to_state` dictionaries."""
+
+VALID_NAME = "valid"
+"""Name of ``eval_set`` in LightGBM's evaluation results (for pruning callbacks)."""
+
+EVAL_METRIC = "binary_logloss"
+"""Metric LightGBM reports per iteration on ``eval_set``."""
+
+_BAD_NAME = re.compile(r'[\s\[\]{}:,"]')
+
+
+def as_time_array(name: str, values: Any, n: int, problems: list[Problem]) -> npt.NDArray[Any]:
+    """Times as comparable numbers: int64 microseconds for datetimes, floats otherwise."""
+    series = pd.Series(values).reset_index(drop=True)
+    if len(series) != n:
+        problems.append(
+            Problem(
+                name,
+                "length_mismatch",
+                1,
+                f"expected {n} values (rows of X), received {len(series)}",
+            )
+        )
+        return np.zeros(n, dtype=np.int64)
+    if series.isna().any():
+        problems.append(
+            Problem(
+                name, "missing_values", int(series.isna().sum()), "expected a time on every row"
+            )
+        )
+        return np.zeros(n, dtype=np.int64)
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series):
+        return np.asarray(series.dt.as_unit("us").astype("int64").to_numpy(), dtype=np.int64)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    problems.append(
+        Problem(
+            name, "not_a_time", n, f"expected datetimes or numbers, received dtype {series.dtype}"
+        )
+    )
+    return np.zeros(n, dtype=np.int64)
+
+
+def _category_codes(series: pd.Series, levels: list[Any]) -> FloatArray:
+    """Codes of ``series`` among ``levels`` as floats; -1 marks unseen or missing values."""
+    if levels and all(isinstance(v, str) for v in levels):
+        series = series.astype("str")
+    codes = pd.Index(levels).get_indexer(pd.Index(series.astype(object)))
+    return np.asarray(codes, dtype=np.float64)
+
+
+def _to_matrix(
+    X: pd.DataFrame,
+    names: Sequence[str],
+    categories: Mapping[str, list[Any]],
+    query: Sequence[str],
+    problems: list[Problem],
+) -> FloatArray:
+    """Float matrix in model column order; categories as codes, NaN where missing.
+
+    Records unseen category levels, non-numeric values and non-finite query values.
+    """
+    matrix = np.empty((len(X), len(names)), dtype=np.float64)
+    for j, col in enumerate(names):
+        series = X[col]
+        if col in categories:
+            codes = _category_codes(series, categories[col])
+            unseen = (codes < 0) & series.notna().to_numpy()
+            if unseen.any():
+                shown = sorted({str(v) for v in series[unseen].unique()})
+                problems.append(
+                    Problem(
+                        f"X.{col}",
+                        "unknown_categories",
+                        int(unseen.sum()),
+                        f"expected one of the levels seen in fit {categories[col][:10]}",
+                        tuple(shown),
+                    )
+                )
+            codes[codes < 0] = np.nan
+            matrix[:, j] = codes
+            continue
+        try:
+            matrix[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            problems.append(
+                Problem(f"X.{col}", "not_numeric", len(X), f"expected numbers as in fit: {exc}")
+            )
+    for col in query:
+        bad = ~np.isfinite(matrix[:, list(names).index(col)])
+        if bad.any():
+            problems.append(
+                Problem(
+                    f"X.{col}",
+                    "non_finite_query",
+                    int(bad.sum()),
+                    "expected a finite value on every row of a query column",
+                )
+            )
+    return matrix
+
+
+class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Shared machinery of :class:`DrawdownSurface` and :class:`SupportBreakModel`.
+
+    Subclasses only declare ``monotone`` (query column to constraint: +1 the
+    probability never falls as the column grows, -1 never rises) and ``always_on``
+    (query columns that stay switched on in family explanations).
+
+    Args:
+        n_estimators: boosting rounds.
+        learning_rate: shrinkage per round.
+        num_leaves: leaves per tree.
+        min_child_samples: minimum rows per leaf (stacked rows of one date are highly
+            dependent, so this is large).
+        feature_fraction: share of columns sampled per tree.
+        bagging_fraction: share of rows sampled per bagging round.
+        bagging_freq: bagging every this many rounds (0 disables bagging).
+        lambda_l2: L2 penalty on leaf values.
+        min_gain_to_split: minimum loss reduction of a split.
+        monotone_constraints_method: LightGBM's ``basic``, ``intermediate`` or ``advanced``.
+        calibration: ``"auto"`` (Platt or isotonic by time-ordered validation),
+            ``"isotonic"``, ``"platt"`` or ``"none"``.
+        calibration_fraction: share of the distinct as-of times held out, at the end,
+            to fit the calibrator.
+        random_state: LightGBM seed (None: LightGBM's default seeds).
+        n_jobs: LightGBM ``num_threads``.
+        verbose: LightGBM verbosity (-1 silent).
+
+    Attributes:
+        booster_: the fitted :class:`lightgbm.Booster` (loaded from its text format).
+        feature_names_: input columns in model order (also ``feature_names_in_``).
+        categories_: levels of each categorical column.
+        calibrator_: the monotone map from margin to probability.
+        calibration_report_: which calibrator was chosen, and the validation losses.
+        classes_: ``array([0, 1])``.
+        n_iter_: boosting rounds kept (the best iteration under early stopping).
+        evals_result_: per-iteration ``eval_set`` log loss, ``{"valid": {...}}``.
+    """
+
+    monotone: ClassVar[Mapping[str, int]] = {}
+    always_on: ClassVar[tuple[str, ...]] = ()
+
+    booster_: lgb.Booster
+    feature_names_: list[str]
+    feature_names_in_: npt.NDArray[np.object_]
+    n_features_in_: int
+    categories_: dict[str, list[Any]]
+    calibrator_: AnyCalibrator
+    calibration_report_: dict[str, Any]
+    classes_: npt.NDArray[np.int64]
+    n_iter_: int
+    evals_result_: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 300,
+        learning_rate: float = 0.03,
+        num_leaves: int = 15,
+        min_child_samples: int = 200,
+        feature_fraction: float = 0.8,
+        bagging_fraction: float = 0.8,
+        bagging_freq: int = 1,
+        lambda_l2: float = 10.0,
+        min_gain_to_split: float = 0.0,
+        monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "advanced",
+        calibration: CalibrationMethod = "auto",
+        calibration_fraction: float = 0.2,
+        random_state: int | None = None,
+        n_jobs: int = 1,
+        verbose: int = -1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.bagging_freq = bagging_freq
+        self.lambda_l2 = lambda_l2
+        self.min_gain_to_split = min_gain_to_split
+        self.monotone_constraints_method = monotone_constraints_method
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ parameters
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        checks: list[tuple[str, bool, str]] = [
+            ("n_estimators", self.n_estimators >= 1, ">= 1"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("num_leaves", self.num_leaves >= 2, ">= 2"),
+            ("min_child_samples", self.min_child_samples >= 1, ">= 1"),
+            ("feature_fraction", 0 < self.feature_fraction <= 1, "in (0, 1]"),
+            ("bagging_fraction", 0 < self.bagging_fraction <= 1, "in (0, 1]"),
+            ("bagging_freq", self.bagging_freq >= 0, ">= 0"),
+            ("lambda_l2", self.lambda_l2 >= 0, ">= 0"),
+            ("min_gain_to_split", self.min_gain_to_split >= 0, ">= 0"),
+            (
+                "monotone_constraints_method",
+                self.monotone_constraints_method in ("basic", "intermediate", "advanced"),
+                "'basic', 'intermediate' or 'advanced'",
+            ),
+            (
+                "calibration",
+                self.calibration in ("auto", "isotonic", "platt", "none"),
+                "'auto', 'isotonic', 'platt' or 'none'",
+            ),
+            ("calibration_fraction", 0 < self.calibration_fraction < 1, "in (0, 1)"),
+            ("n_jobs", self.n_jobs >= 1, ">= 1"),
+        ]
+        problems = [
+            Problem(
+                f"{name}.{param}",
+                "invalid_parameter",
+                1,
+                f"expected {rule}, received {getattr(self, param)!r}",
+            )
+            for param, ok, rule in checks
+            if not ok
+        ]
+        if problems:
+            raise ModelSpecError(problems)
+
+    def _lgb_params(self, names: Sequence[str]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "objective": "binary",
+            "metric": EVAL_METRIC,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": self.bagging_freq,
+            "lambda_l2": self.lambda_l2,
+            "min_gain_to_split": self.min_gain_to_split,
+            "monotone_constraints": [self.monotone.get(n, 0) for n in names],
+            "monotone_constraints_method": self.monotone_constraints_method,
+            "num_threads": self.n_jobs,
+            "verbose": self.verbose,
+            "deterministic": True,
+            "force_row_wise": True,
+        }
+        if self.random_state is not None:
+            params["seed"] = self.random_state
+        return params
+
+    # ------------------------------------------------------------------ inputs
+
+    def _fit_inputs(
+        self, X: pd.DataFrame
+    ) -> tuple[list[str], dict[str, list[Any]], FloatArray, list[Problem]]:
+        """Column names, category levels and the matrix of ``X``, with every problem."""
+        problems: list[Problem] = []
+        names = [str(c) for c in X.columns]
+        missing = [c for c in self.monotone if c not in names]
+        if missing:
+            problems.append(
+                Problem(
+                    "X",
+                    "missing_columns",
+                    len(missing),
+                    f"{type(self).__name__} needs the query columns {list(self.monotone)}; "
+                    f"missing {missing}",
+                    tuple(missing),
+                )
+            )
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(
+                Problem(
+                    "X",
+                    "duplicate_columns",
+                    len(dupes),
+                    "expected unique column names",
+                    tuple(dupes),
+                )
+            )
+        bad_names = [n for n in names if _BAD_NAME.search(n) or n == "bias"]
+        if bad_names:
+            problems.append(
+                Problem(
+                    "X",
+                    "bad_column_names",
+                    len(bad_names),
+                    "expected names without whitespace or [ ] { } : , \" and not 'bias' "
+                    "(LightGBM's text format and contributions() reserve them)",
+                    tuple(bad_names),
+                )
+            )
+        categories: dict[str, list[Any]] = {}
+        unsupported: list[str] = []
+        for col in names if not dupes else []:
+            dtype = X[col].dtype
+            if isinstance(dtype, pd.CategoricalDtype):
+                categories[col] = list(dtype.categories)
+            elif pd.api.types.is_string_dtype(dtype):
+                categories[col] = sorted({str(v) for v in X[col].dropna().unique()})
+            elif not pd.api.types.is_numeric_dtype(dtype):
+                unsupported.append(f"{col} ({dtype})")
+        if unsupported:
+            problems.append(
+                Problem(
+                    "X",
+                    "unsupported_dtypes",
+                    len(unsupported),
+                    "expected numeric, boolean, category or string columns; pass times "
+                    "through `times=`/`label_end=` rather than as inputs",
+                    tuple(unsupported),
+                )
+            )
+        query_as_category = [c for c in self.monotone if c in categories]
+        if query_as_category:
+            problems.append(
+                Problem(
+                    "X",
+                    "categorical_query_columns",
+                    len(query_as_category),
+                    "expected numeric query columns",
+                    tuple(query_as_category),
+                )
+            )
+        if problems:
+            return names, categories, np.empty((0, 0)), problems
+        matrix = _to_matrix(X, names, categories, list(self.monotone), problems)
+        return names, categories, matrix, problems
+
+    def _predict_matrix(self, X: pd.DataFrame) -> FloatArray:
+        self._check_fitted()
+        if not isinstance(X, pd.DataFrame):
+            raise PredictionInputError(
+                f"{type(self).__name__} expects a pandas DataFrame with columns "
+                f"{self.feature_names_}, received {type(X).__name__}; build one with these columns"
+            )
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise PredictionInputError(
+                f"{type(self).__name__} input lacks {len(missing)} column(s) it was fitted "
+                f"with: {missing}; expected all of {self.feature_names_} (extra columns are "
+                "ignored); select the same input columns as in fit"
+            )
+        problems: list[Problem] = []
+        matrix = _to_matrix(X, self.feature_names_, self.categories_, list(self.monotone), problems)
+        if problems:
+            details = "; ".join(p.render() for p in problems)
+            raise PredictionInputError(
+                f"{type(self).__name__} cannot predict these rows: {details}; "
+                "fix the listed columns (the model accepts what it saw in fit)"
+            )
+        return matrix
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise NotFittedError(type(self).__name__)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: npt.ArrayLike,
+        *,
+        times: npt.ArrayLike | pd.Series | None = None,
+        label_end: npt.ArrayLike | pd.Series | None = None,
+        callbacks: Sequence[Callable[..., Any]] | None = None,
+        eval_set: tuple[pd.DataFrame, npt.ArrayLike] | None = None,
+    ) -> Self:
+        """Fit the booster on all rows and the calibrator on the last block of time.
+
+        Args:
+            X: query columns and feature columns, one row per stacked query.
+            y: labels, 0 or 1.
+            times: as-of time of each row; None means row order is time order.
+            label_end: when each row's label became known; rows whose label ends inside
+                the calibration block are purged from the calibration booster's training
+                rows. Needs ``times``.
+            callbacks: LightGBM callbacks of the main booster (e.g. an Optuna pruning
+                callback or ``lightgbm.early_stopping``); they see ``eval_set`` results.
+            eval_set: ``(X_valid, y_valid)`` scored every iteration as ``"valid"`` with
+                ``"binary_logloss"`` (raw booster, before calibration).
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ModelSpecError: a parameter is out of range.
+            ModelInputError: every problem of the inputs: missing query columns,
+                unsupported dtypes, labels other than 0/1 or a single class, lengths
+                that do not match, missing times, ``label_end`` without ``times`` or
+                before ``times``, and calibration blocks without both classes.
+        """
+        self._check_params()
+        if not isinstance(X, pd.DataFrame):
+            raise ModelInputError(
+                [
+                    Problem(
+                        "X",
+                        "not_a_frame",
+                        1,
+                        f"expected a pandas DataFrame, received {type(X).__name__}",
+                    )
+                ]
+            )
+        n = len(X)
+        names, categories, matrix, problems = self._fit_inputs(X)
+        labels = np.asarray(y, dtype=np.float64).reshape(-1)
+        if labels.size != n:
+            problems.append(
+                Problem(
+                    "y",
+                    "length_mismatch",
+                    1,
+                    f"expected {n} labels (rows of X), received {labels.size}",
+                )
+            )
+        else:
+            bad = ~np.isin(labels, (0.0, 1.0))
+            if bad.any():
+                problems.append(
+                    Problem(
+                        "y",
+                        "non_binary_labels",
+                        int(bad.sum()),
+                        "expected 0 or 1 (drop unlabelled rows before fit)",
+                    )
+                )
+            elif np.unique(labels).size < 2:
+                problems.append(Problem("y", "one_class", n, "expected both outcomes 0 and 1"))
+        t = (
+            np.arange(n, dtype=np.float64)
+            if times is None
+            else as_time_array("times", times, n, problems)
+        )
+        end: npt.NDArray[Any] | None = None
+        if label_end is not None:
+            if times is None:
+                problems.append(
+                    Problem(
+                        "label_end",
+                        "needs_times",
+                        1,
+                        "expected `times` as well: label_end is compared with them",
+                    )
+                )
+            else:
+                end = as_time_array("label_end", label_end, n, problems)
+                early = end < t
+                if early.any():
+                    problems.append(
+                        Problem(
+                            "label_end",
+                            "before_asof",
+                            int(early.sum()),
+                            "expected label_end >= times on every row",
+                        )
+                    )
+        if problems:
+            raise ModelInputError(problems)
+
+        if eval_set is not None:
+            x_valid, y_valid = eval_set
+            valid_matrix = _to_matrix(x_valid, names, categories, list(self.monotone), problems)
+            valid_labels = np.asarray(y_valid, dtype=np.float64).reshape(-1)
+            if valid_labels.size != len(x_valid) or not np.isin(valid_labels, (0.0, 1.0)).all():
+                problems.append(
+                    Problem(
+                        "eval_set",
+                        "bad_labels",
+                        1,
+                        f"expected {len(x_valid)} labels of 0 or 1 for the eval_set rows",
+                    )
+                )
+        if problems:
+            raise ModelInputError(problems)
+
+        params = self._lgb_params(names)
+        cat_idx = [j for j, c in enumerate(names) if c in categories]
+        train_set = lgb.Dataset(
+            matrix,
+            label=labels,
+            feature_name=names,
+            categorical_feature=cat_idx,
+            params={"verbose": self.verbose},
+            free_raw_data=True,
+        )
+        valid_sets: list[lgb.Dataset] = []
+        evals: dict[str, Any] = {}
+        all_callbacks = list(callbacks or [])
+        if eval_set is not None:
+            valid_sets.append(
+                lgb.Dataset(
+                    valid_matrix,
+                    label=valid_labels,
+                    reference=train_set,
+                    feature_name=names,
+                    categorical_feature=cat_idx,
+                )
+            )
+            all_callbacks.append(lgb.record_evaluation(evals))
+        booster = lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.n_estimators,
+            valid_sets=valid_sets,
+            valid_names=[VALID_NAME] * len(valid_sets),
+            callbacks=all_callbacks,
+        )
+        n_iter = (
+            booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+        )
+        calibrator, report = self._fit_calibrator(
+            matrix, labels, t, end, params, names, cat_idx, n_iter
+        )
+        self.feature_names_ = names
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.categories_ = categories
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=n_iter))
+        self.n_iter_ = int(n_iter)
+        self.calibrator_ = calibrator
+        self.calibration_report_ = report
+        self.classes_ = np.array([0, 1], dtype=np.int64)
+        self.evals_result_ = evals
+        return self
+
+    def _fit_calibrator(
+        self,
+        matrix: FloatArray,
+        labels: FloatArray,
+        times: npt.NDArray[Any],
+        label_end: npt.NDArray[Any] | None,
+        params: Mapping[str, Any],
+        names: list[str],
+        cat_idx: list[int],
+        n_iter: int,
+    ) -> tuple[AnyCalibrator, dict[str, Any]]:
+        if self.calibration == "none":
+            return IdentityCalibrator(), {"requested": "none", "method": "none"}
+        dates = np.unique(times)
+        if dates.size < 2:
+            raise ModelInputError(
+                [
+                    Problem(
+                        "times",
+                        "one_date",
+                        len(times),
+                        "expected at least two distinct times to hold out a calibration "
+                        "block; pass times, or use calibration='none'",
+                    )
+                ]
+            )
+        n_held = min(max(round(self.calibration_fraction * dates.size), 1), dates.size - 1)
+        cut = dates[dates.size - n_held]
+        problems: list[Problem] = []
+        held = times >= cut
+        train_rows = ~held
+        if label_end is not None:
+            train_rows &= label_end < cut
+        for name, rows in (("calibration training rows", train_rows), ("calibration block", held)):
+            classes = np.unique(labels[rows])
+            if classes.size < 2:
+                problems.append(
+                    Problem(
+                        name,
+                        "one_class",
+                        int(rows.sum()),
+                        f"expected both outcomes, received {classes.tolist()} after holding "
+                        f"out the last {self.calibration_fraction:.0%} of time and purging; "
+                        "raise calibration_fraction, add data, or use calibration='none'",
+                    )
+                )
+        if problems:
+            raise ModelInputError(problems)
+        cal_set = lgb.Dataset(
+            matrix[train_rows],
+            label=labels[train_rows],
+            feature_name=names,
+            categorical_feature=cat_idx,
+            params={"verbose": self.verbose},
+        )
+        cal_booster = lgb.train(dict(params), cal_set, num_boost_round=n_iter)
+        margin = np.asarray(
+            cal_booster.predict(matrix[held], raw_score=True, num_threads=self.n_jobs),
+            dtype=np.float64,
+        )
+        calibrator, report = select_calibrator(
+            margin,
+            labels[held],
+            times[held],
+            None if label_end is None else label_end[held],
+            self.calibration,
+        )
+        report.update(
+            {"n_calibration_rows": int(held.sum()), "n_purged": int((~held & ~train_rows).sum())}
+        )
+        return calibrator, report
+
+    # ------------------------------------------------------------------ predict
+
+    def predict_raw(self, X: pd.DataFrame) -> FloatArray:
+        """Uncalibrated log-odds margin of the booster.
+
+        Raises:
+            NotFittedError: before ``fit``.
+            PredictionInputError: missing columns, unseen category levels, non-finite
+                query values.
+        """
+        matrix = self._predict_matrix(X)
+        return np.asarray(
+            self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs), dtype=np.float64
+        )
+
+    def predict_proba(self, X: pd.DataFrame) -> FloatArray:
+        """Calibrated probabilities, shape ``(n, 2)``: ``[P(no event), P(event)]``.
+
+        Raises:
+            NotFittedError: before ``fit``.
+            PredictionInputError: as :meth:`predict_raw`.
+        """
+        margin = self.predict_raw(X)
+        p = self.calibrator_.transform(margin)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> npt.NDArray[np.int64]:
+        """Event (1) where its calibrated probability is at least 0.5, else 0.
+
+        Raises:
+            NotFittedError: before ``fit``.
+            PredictionInputError: as :meth:`predict_raw`.
+        """
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-column SHAP values in log-odds (LightGBM ``pred_contrib``) plus ``bias``.
+
+        Each row sums to :meth:`predict_raw` (up to float rounding).
+
+        Raises:
+            NotFittedError: before ``fit``.
+            PredictionInputError: as :meth:`predict_raw`.
+        """
+        matrix = self._predict_matrix(X)
+        values = np.asarray(
+            self.booster_.predict(matrix, pred_contrib=True, num_threads=self.n_jobs),
+            dtype=np.float64,
+        )
+        return pd.DataFrame(values, columns=[*self.feature_names_, "bias"], index=X.index)
+
+    # ------------------------------------------------------------------ state
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable state: booster text, parameters, columns, levels, calibrator.
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        self._check_fitted()
+        return {
+            "format": STATE_FORMAT,
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "booster": self.booster_.model_to_string(),
+            "feature_names": list(self.feature_names_),
+            "categories": {k: list(v) for k, v in self.categories_.items()},
+            "calibrator": self.calibrator_.to_state(),
+            "calibration_report": dict(self.calibration_report_),
+            "n_iter": self.n_iter_,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Self:
+        """Rebuild a fitted model from :meth:`to_state`; predictions are identical.
+
+        Raises:
+            ModelInputError: wrong format, a state of another estimator, or missing keys.
+        """
+        problems: list[Problem] = []
+        if state.get("format") != STATE_FORMAT:
+            problems.append(
+                Problem(
+                    "state",
+                    "unknown_format",
+                    1,
+                    f"expected format {STATE_FORMAT!r}, received {state.get('format')!r}",
+                )
+            )
+        if state.get("estimator") != cls.__name__:
+            problems.append(
+                Problem(
+                    "state",
+                    "wrong_estimator",
+                    1,
+                    f"expected a {cls.__name__} state, received "
+                    f"{state.get('estimator')!r}; load it with that class",
+                )
+            )
+        missing = [
+            k
+            for k in ("params", "booster", "feature_names", "categories", "calibrator", "n_iter")
+            if k not in state
+        ]
+        if missing:
+            problems.append(
+                Problem(
+                    "state",
+                    "missing_keys",
+                    len(missing),
+                    f"expected keys {missing}",
+                    tuple(missing),
+                )
+            )
+        if problems:
+            raise ModelInputError(problems)
+        model = cls(**state["params"])
+        names = [str(n) for n in state["feature_names"]]
+        model.booster_ = lgb.Booster(model_str=state["booster"])
+        model.feature_names_ = names
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+        model.n_features_in_ = len(names)
+        model.categories_ = {str(k): list(v) for k, v in state["categories"].items()}
+        model.calibrator_ = calibrator_from_state(state["calibrator"])
+        model.calibration_report_ = dict(state.get("calibration_report", {}))
+        model.classes_ = np.array([0, 1], dtype=np.int64)
+        model.n_iter_ = int(state["n_iter"])
+        model.evals_result_ = {}
+        return model
+
+
+class DrawdownSurface(BoostedSurface):
+    """P(drawdown of at least ``threshold`` within ``horizon_days``), one model for the grid.
+
+    Monotone by construction: the probability never rises with ``threshold``, never
+    falls with ``horizon_days`` and rises with ``z_distance`` (the barrier distance in
+    volatility units, negative; closer to zero means likelier). Parameters as in
+    :class:`BoostedSurface`.
+    """
+
+    monotone: ClassVar[Mapping[str, int]] = {"threshold": -1, "horizon_days": 1, "z_distance": 1}
+    always_on: ClassVar[tuple[str, ...]] = ("threshold", "horizon_days")
+
+
+class SupportBreakModel(BoostedSurface):
+    """P(a support level breaks within ``horizon_days``) over (as-of, level) rows.
+
+    Monotone: rises with ``horizon_days`` and ``z_distance``, falls with ``distance_pct``
+    and ``distance_vol`` (farther levels break less often). Parameters as in
+    :class:`BoostedSurface`.
+    """
+
+    monotone: ClassVar[Mapping[str, int]] = {
+        "horizon_days": 1,
+        "z_distance": 1,
+        "distance_pct": -1,
+        "distance_vol": -1,
+    }
+    always_on: ClassVar[tuple[str, ...]] = ("horizon_days",)
