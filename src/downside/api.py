@@ -48,7 +48,11 @@ def train(
     """Tune, fit, log and register the model of a spec (see `downside train`)."""
     s = _settings(settings)
     return train_spec(
-        load_spec(spec, s.resolved_model_dir), s, trials=trials, workers=workers, timeout_s=timeout_s,
+        load_spec(spec, s.resolved_model_dir),
+        s,
+        trials=trials,
+        workers=workers,
+        timeout_s=timeout_s,
         progress=progress,
     )
 
@@ -63,7 +67,13 @@ def tune(
 ) -> TuningResult:
     """Run (or join, or resume) the spec's Optuna study (see `downside tune`)."""
     s = _settings(settings)
-    return tune_spec(load_spec(spec, s.resolved_model_dir), s, trials=trials, workers=workers, timeout_s=timeout_s)
+    return tune_spec(
+        load_spec(spec, s.resolved_model_dir),
+        s,
+        trials=trials,
+        workers=workers,
+        timeout_s=timeout_s,
+    )
 
 
 def _as_utc(value: Any) -> pd.Timestamp:
@@ -146,10 +156,15 @@ class Forecaster:
             PredictionInputError: unknown symbol or a threshold/horizon outside the trained range.
         """
         if self.drawdown is None:
-            raise PredictionInputError("no drawdown model loaded; pass drawdown_uri to Forecaster.load")
+            raise PredictionInputError(
+                "no drawdown model loaded; pass drawdown_uri to Forecaster.load"
+            )
         syms = [symbols] if isinstance(symbols, str) else list(symbols)
         return self.drawdown.predict(
-            self.feature_store, self._spine(syms, asof), thresholds=thresholds, horizons_days=horizons
+            self.feature_store,
+            self._spine(syms, asof),
+            thresholds=thresholds,
+            horizons_days=horizons,
         )
 
     def predict_support_break(
@@ -172,7 +187,9 @@ class Forecaster:
                 horizon outside the trained range.
         """
         if self.support is None:
-            raise PredictionInputError("no support model loaded; pass support_uri to Forecaster.load")
+            raise PredictionInputError(
+                "no support model loaded; pass support_uri to Forecaster.load"
+            )
         spine = self._spine([symbol], asof)
         rows = None
         if levels is not None:
@@ -205,7 +222,9 @@ def quickstart(
     s = _settings(settings)
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory() as tmp:
-        say("simulating a market (BTC, ETH, SOL; hourly bars, funding, OI, liquidations, ETF flows, rates)")
+        say(
+            "simulating a market (BTC, ETH, SOL; hourly bars, funding, OI, liquidations, ETF flows, rates)"
+        )
         sim = simulate_market(Path(tmp) / "market", seed=s.seed)
         say("ingesting into the point-in-time store")
         Store.from_settings(s).ingest_files(sim.out_dir)
@@ -219,4 +238,6 @@ def quickstart(
     symbol = fc.drawdown.spec.symbols[0] if fc.drawdown else "BTC"
     surface = fc.predict_drawdown(list(fc.drawdown.spec.symbols) if fc.drawdown else [symbol])
     supports = fc.predict_support_break(symbol)
-    return QuickstartResult(results["drawdown"], results["support"], surface, supports, surface["asof"].max())
+    return QuickstartResult(
+        results["drawdown"], results["support"], surface, supports, surface["asof"].max()
+    )

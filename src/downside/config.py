@@ -126,8 +126,7 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
     if name not in fields:
         known = ", ".join(sorted(fields))
         raise ConfigError(
-            f"unknown setting {name!r} in {origin}: expected one of {known}; "
-            "remove or rename it"
+            f"unknown setting {name!r} in {origin}: expected one of {known}; remove or rename it"
         )
     try:
         if name in {"home", "feature_dir", "model_dir"}:

@@ -25,12 +25,17 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-app = typer.Typer(help="Point-in-time forecasts of crypto downside risk.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Point-in-time forecasts of crypto downside risk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 ingest_app = typer.Typer(help="Ingest raw data into the point-in-time store.", no_args_is_help=True)
 features_app = typer.Typer(help="List and export point-in-time features.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models: list and promote.", no_args_is_help=True)
-predict_app = typer.Typer(help="Probabilities of drawdowns and support breaks.", no_args_is_help=True)
+predict_app = typer.Typer(
+    help="Probabilities of drawdowns and support breaks.", no_args_is_help=True
+)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")

@@ -24,14 +24,16 @@ from downside.cli._app import (
     write_out,
 )
 from downside.config import load_settings
-from downside.features import FeatureStore
+from downside.features import FeatureStore, load_definitions
 from downside.tracking import connect, list_versions, promote
 
 FAMILY_COLUMNS = ["leverage", "funding", "etf_flows", "rates", "technical"]
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    )
 
 
 @app.command()
@@ -44,23 +46,56 @@ def quickstart(
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("starting", total=None)
-        result = api.quickstart(settings=settings, trials=trials,
-                                progress=lambda msg: progress.update(task, description=msg))
+        result = api.quickstart(
+            settings=settings,
+            trials=trials,
+            progress=lambda msg: progress.update(task, description=msg),
+        )
         progress.update(task, description="done")
     surface = result.surface
-    console.print(f"\n[bold]Risk table as of {result.asof:%Y-%m-%d %H:%M} UTC[/] (simulated market)")
+    console.print(
+        f"\n[bold]Risk table as of {result.asof:%Y-%m-%d %H:%M} UTC[/] (simulated market)"
+    )
     for symbol, part in surface.groupby("symbol", sort=True):
         grid = part.pivot_table(index="threshold", columns="horizon_days", values="probability")
         grid.index = [f">= {100 * x:.0f}%" for x in grid.index]
         grid.columns = [f"{h:g}d" for h in grid.columns]
-        show(grid.reset_index(names="drawdown"), f"{symbol}: P(drawdown within H days)", pct=tuple(grid.columns))
+        show(
+            grid.reset_index(names="drawdown"),
+            f"{symbol}: P(drawdown within H days)",
+            pct=tuple(grid.columns),
+        )
     lead = surface.loc[surface["horizon_days"] == surface["horizon_days"].median()]
-    show(lead[["symbol", "threshold", "horizon_days", "probability", "baseline_probability", *FAMILY_COLUMNS]],
-         "Driver contributions (probability points) at the middle horizon",
-         pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS))
+    show(
+        lead[
+            [
+                "symbol",
+                "threshold",
+                "horizon_days",
+                "probability",
+                "baseline_probability",
+                *FAMILY_COLUMNS,
+            ]
+        ],
+        "Driver contributions (probability points) at the middle horizon",
+        pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS),
+    )
     sup = result.supports
-    show(sup[["symbol", "level", "level_type", "distance_pct", "horizon_days", "probability", "leading_driver"]],
-         "P(support break)", pct=("distance_pct", "probability"))
+    show(
+        sup[
+            [
+                "symbol",
+                "level",
+                "level_type",
+                "distance_pct",
+                "horizon_days",
+                "probability",
+                "leading_driver",
+            ]
+        ],
+        "P(support break)",
+        pct=("distance_pct", "probability"),
+    )
     console.print(
         f"registered {result.drawdown.registered_model} v{result.drawdown.version} "
         f"({', '.join(result.drawdown.aliases)}) and {result.support.registered_model} "
@@ -71,7 +106,9 @@ def quickstart(
 
 @ingest_app.command("files")
 @handle_errors
-def ingest_files(directory: Annotated[Path, typer.Argument(help="Folder of <table>.parquet|csv files.")]) -> None:
+def ingest_files(
+    directory: Annotated[Path, typer.Argument(help="Folder of <table>.parquet|csv files.")],
+) -> None:
     """Validate and ingest every table file of DIRECTORY (idempotent and atomic)."""
     report = api.ingest_files(directory, settings=load_settings())
     show(report.to_frame(), f"ingested {directory}")
@@ -82,7 +119,20 @@ def ingest_files(directory: Annotated[Path, typer.Argument(help="Folder of <tabl
 def features_list() -> None:
     """List the feature definitions (validates them)."""
     settings = load_settings()
-    frame = FeatureStore.definitions_frame(settings.resolved_feature_dir)
+    definitions = load_definitions(settings.resolved_feature_dir)
+    frame = pd.DataFrame(
+        [
+            {
+                "name": d.name,
+                "family": d.family,
+                "inputs": ", ".join(d.inputs),
+                "window": d.window or "",
+                "ttl": d.ttl,
+                "description": d.description,
+            }
+            for d in definitions
+        ]
+    )
     show(frame, f"{len(frame)} features from {settings.resolved_feature_dir}")
 
 
@@ -106,18 +156,30 @@ def features_export(
 @app.command()
 @handle_errors
 def train(
-    spec: Annotated[str, typer.Argument(help="Spec name (drawdown) or path (models/drawdown.toml).")],
-    trials: Annotated[int | None, typer.Option(help="Tuning trials (default: the spec's budget).")] = None,
+    spec: Annotated[
+        str, typer.Argument(help="Spec name (drawdown) or path (models/drawdown.toml).")
+    ],
+    trials: Annotated[
+        int | None, typer.Option(help="Tuning trials (default: the spec's budget).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Local tuning processes.")] = 1,
     timeout: Annotated[float | None, typer.Option(help="Tuning time limit in seconds.")] = None,
 ) -> None:
     """Tune, score on purged walk-forward folds, fit, log to MLflow and register."""
     with _progress() as progress:
         task = progress.add_task("starting", total=None)
-        result = api.train(spec, trials=trials, workers=workers, timeout_s=timeout,
-                           progress=lambda msg: progress.update(task, description=msg))
+        result = api.train(
+            spec,
+            trials=trials,
+            workers=workers,
+            timeout_s=timeout,
+            progress=lambda msg: progress.update(task, description=msg),
+        )
     metrics = pd.DataFrame(sorted(result.metrics.items()), columns=["metric", "value"])
-    show(metrics, f"{result.registered_model} v{result.version} ({', '.join(result.aliases)}), run {result.run_id}")
+    show(
+        metrics,
+        f"{result.registered_model} v{result.version} ({', '.join(result.aliases)}), run {result.run_id}",
+    )
 
 
 @app.command()
@@ -131,22 +193,32 @@ def tune(
     """Run the spec's Optuna study (joins it if it exists; resumes interrupted studies)."""
     result = api.tune(spec, trials=trials, timeout_s=timeout, workers=workers)
     show(pd.DataFrame([result.__dict__]).drop(columns=["best_params"]), "study")
-    show(pd.DataFrame(sorted(result.best_params.items()), columns=["param", "value"]), "best parameters")
+    show(
+        pd.DataFrame(sorted(result.best_params.items()), columns=["param", "value"]),
+        "best parameters",
+    )
 
 
 @models_app.command("list")
 @handle_errors
-def models_list(name: Annotated[str | None, typer.Argument(help="Registered model name.")] = None) -> None:
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Registered model name.")] = None,
+) -> None:
     """Versions, aliases and key metrics of the registered models."""
     rows = list_versions(connect(load_settings()), name)
-    show(pd.DataFrame(rows).drop(columns=["created"]) if rows else pd.DataFrame(), "registered models")
+    show(
+        pd.DataFrame(rows).drop(columns=["created"]) if rows else pd.DataFrame(),
+        "registered models",
+    )
 
 
 @models_app.command("promote")
 @handle_errors
 def models_promote(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. downside-drawdown.")],
-    force: Annotated[bool, typer.Option(help="Promote even if the challenger is not better.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the challenger is not better.")
+    ] = False,
     reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
 ) -> None:
     """Move `champion` to the `challenger` if it beats the champion on the same folds."""
@@ -154,7 +226,8 @@ def models_promote(
     console.print(
         f"{result.model}: champion is now v{result.version} (was v{result.previous}); "
         f"log loss {result.challenger_log_loss:.5f} vs {result.champion_log_loss:.5f} on "
-        f"{result.common_folds} common folds" + (f"; forced: {result.reason}" if result.forced else "")
+        f"{result.common_folds} common folds"
+        + (f"; forced: {result.reason}" if result.forced else "")
     )
 
 
@@ -176,31 +249,64 @@ def predict_drawdown(
             raise typer.BadParameter("use --asof, or both --asof-from and --asof-to")
         when = pd.date_range(asof_from, asof_to, freq="D", tz="UTC")
     fc = api.Forecaster.load(support_uri=None)
-    frame = fc.predict_drawdown([s.strip() for s in symbols.split(",")], asof=when,
-                                thresholds=_floats(thresholds, scale=0.01), horizons=_floats(horizons))
+    frame = fc.predict_drawdown(
+        [s.strip() for s in symbols.split(",")],
+        asof=when,
+        thresholds=_floats(thresholds, scale=0.01),
+        horizons=_floats(horizons),
+    )
     if out:
         write_out(frame, out)
     else:
-        show(frame[["asof", "symbol", "threshold", "horizon_days", "probability", "baseline_probability",
-                    *FAMILY_COLUMNS]], "P(drawdown)", pct=("threshold", "probability", "baseline_probability",
-                                                            *FAMILY_COLUMNS))
+        show(
+            frame[
+                [
+                    "asof",
+                    "symbol",
+                    "threshold",
+                    "horizon_days",
+                    "probability",
+                    "baseline_probability",
+                    *FAMILY_COLUMNS,
+                ]
+            ],
+            "P(drawdown)",
+            pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS),
+        )
 
 
 @predict_app.command("support")
 @handle_errors
 def predict_support(
     symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC.")],
-    levels: Annotated[str | None, typer.Option(help="Price levels, e.g. 85000,80000; default detected.")] = None,
+    levels: Annotated[
+        str | None, typer.Option(help="Price levels, e.g. 85000,80000; default detected.")
+    ] = None,
     horizons: Annotated[str | None, typer.Option(help="Days, e.g. 7,14.")] = None,
     asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write .parquet or .csv.")] = None,
 ) -> None:
     """P(support level breaks within H days)."""
     fc = api.Forecaster.load(drawdown_uri=None)
-    frame = fc.predict_support_break(symbol, levels=_floats(levels), horizons=_floats(horizons), asof=asof)
+    frame = fc.predict_support_break(
+        symbol, levels=_floats(levels), horizons=_floats(horizons), asof=asof
+    )
     if out:
         write_out(frame, out)
     else:
-        show(frame[["asof", "symbol", "level", "level_type", "horizon_days", "probability",
-                    "baseline_probability", *FAMILY_COLUMNS]], "P(support break)",
-             pct=("probability", "baseline_probability", *FAMILY_COLUMNS))
+        show(
+            frame[
+                [
+                    "asof",
+                    "symbol",
+                    "level",
+                    "level_type",
+                    "horizon_days",
+                    "probability",
+                    "baseline_probability",
+                    *FAMILY_COLUMNS,
+                ]
+            ],
+            "P(support break)",
+            pct=("probability", "baseline_probability", *FAMILY_COLUMNS),
+        )

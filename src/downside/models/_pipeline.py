@@ -101,6 +101,15 @@ def select_features(spec: ModelSpec, feature_store: FeatureStore) -> list[str]:
     return [n for n in names if n not in spec.exclude]
 
 
+WARMUP_DAYS = 30
+"""Days of price history before the first as-of time, so volatility is defined."""
+
+
+def daily_prices(feature_store: FeatureStore, symbols: Sequence[str]) -> pd.DataFrame:
+    """Venue-stitched daily bars of ``symbols`` under the feature store's venue preference."""
+    return feature_store.store.prices("1d", feature_store.daily_venues, list(symbols))
+
+
 def daily_spine(
     feature_store: FeatureStore,
     symbols: Sequence[str],
@@ -108,24 +117,38 @@ def daily_spine(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Daily as-of times (00:00 UTC) per symbol, from its first known bar to its latest.
+    """Daily as-of times (00:00 UTC) per symbol, from ``WARMUP_DAYS`` after its first
+    known bar to the latest time its newest bar is known.
 
     Raises:
-        EmptyStoreError: a symbol has no daily prices in the store.
+        EmptyStoreError: a symbol has no daily prices in the range.
     """
+    prices = daily_prices(feature_store, symbols)
     frames = []
     for symbol in symbols:
-        first, last = feature_store.asof_range(symbol)
-        lo = max(first, pd.Timestamp(start, tz="UTC")) if start is not None else first
-        hi = min(last, pd.Timestamp(end, tz="UTC")) if end is not None else last
+        known = prices.loc[prices["symbol"] == symbol, "available_ts"]
+        if known.empty:
+            raise EmptyStoreError(
+                f"no daily prices for {symbol} at venues {list(feature_store.daily_venues)}; "
+                "ingest its bars first (`downside ingest files DIR`)"
+            )
+        first = known.min().ceil("D") + pd.Timedelta(days=WARMUP_DAYS)
+        last = feature_store.latest_asof(symbol)
+        lo = max(first, _utc(start)) if start is not None else first
+        hi = min(last, _utc(end)) if end is not None else last
         if hi < lo:
             raise EmptyStoreError(
-                f"no as-of times for {symbol} between {start} and {end}: its daily prices "
-                f"are known from {first:%Y-%m-%d} to {last:%Y-%m-%d}; widen the range"
+                f"no as-of times for {symbol} between {start} and {end}: as-of times with "
+                f"{WARMUP_DAYS} days of history run from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
             )
-        asof = pd.date_range(lo.ceil("D"), hi, freq="D", tz="UTC", unit="us")
+        asof = pd.date_range(lo.ceil("D"), hi, freq="D", unit="us")
         frames.append(pd.DataFrame({"symbol": symbol, "asof": asof}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def assemble(
@@ -152,7 +175,7 @@ def assemble(
         spine = daily_spine(feature_store, spec.symbols, start=spec.start, end=spec.end)
     names = select_features(spec, feature_store)
     features = feature_store.get_features(spine, names)
-    prices = feature_store.prices("1d", symbols=sorted(spine["symbol"].unique()))
+    prices = daily_prices(feature_store, sorted(spine["symbol"].unique()))
     horizons = list(horizons_days or spec.horizons_days)
     if spec.target == "drawdown":
         frame = drawdown_frame(features, prices, list(thresholds or spec.thresholds), horizons)

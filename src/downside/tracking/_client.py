@@ -37,4 +37,8 @@ def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:
     if existing is not None:
         return str(existing.experiment_id)
     local = settings.tracking_uri is None
-    return str(client.create_experiment(name, artifact_location=settings.artifact_location if local else None))
+    return str(
+        client.create_experiment(
+            name, artifact_location=settings.artifact_location if local else None
+        )
+    )

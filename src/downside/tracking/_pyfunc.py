@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import mlflow.pyfunc
+from mlflow.pyfunc.model import PythonModel
 import numpy as np
 import pandas as pd
 
@@ -49,7 +49,9 @@ def answer(predictor: Predictor, fs: FeatureStore, requests: pd.DataFrame) -> pd
         )
     req = requests.copy()
     req["symbol"] = req["symbol"].astype(str).str.upper()
-    asof_raw = req["asof"] if "asof" in req.columns else pd.Series(None, index=req.index, dtype=object)
+    asof_raw = (
+        req["asof"] if "asof" in req.columns else pd.Series(None, index=req.index, dtype=object)
+    )
     try:
         parsed = pd.to_datetime(asof_raw.replace("", None), utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
@@ -91,7 +93,7 @@ def _restrict(out: pd.DataFrame, req: pd.DataFrame, columns: list[str]) -> pd.Da
     return merged.reset_index(drop=True)
 
 
-class DownsideModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class DownsideModel(PythonModel):
     """Pyfunc wrapper around :class:`downside.models.Predictor`."""
 
     predictor: Predictor
@@ -108,7 +110,9 @@ class DownsideModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
             self._store = FeatureStore.from_settings(load_settings())
         return self._store
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         out = answer(self.predictor, self.feature_store, pd.DataFrame(model_input))
         out["asof"] = out["asof"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         return out.replace({np.nan: None}) if out.isna().any().any() else out

@@ -69,7 +69,9 @@ def set_aliases_for_new_version(client: MlflowClient, name: str, version: str) -
     return aliases
 
 
-def promote(client: MlflowClient, name: str, *, force: bool = False, reason: str | None = None) -> Promotion:
+def promote(
+    client: MlflowClient, name: str, *, force: bool = False, reason: str | None = None
+) -> Promotion:
     """Move ``champion`` to the challenger if it is better on the same folds.
 
     Raises:
@@ -79,7 +81,9 @@ def promote(client: MlflowClient, name: str, *, force: bool = False, reason: str
         TrackingError: ``force`` without a reason.
     """
     if force and not reason:
-        raise TrackingError("--force needs --reason TEXT: the reason is recorded on the model version")
+        raise TrackingError(
+            "--force needs --reason TEXT: the reason is recorded on the model version"
+        )
     challenger = _version_by_alias(client, name, CHALLENGER)
     champion = _version_by_alias(client, name, CHAMPION)
     ch_scores = fold_scores(client, name, challenger)
@@ -100,14 +104,18 @@ def promote(client: MlflowClient, name: str, *, force: bool = False, reason: str
         raise PromotionRefusedError(name, "mean fold log loss", ch, cp)
     client.set_registered_model_alias(name, CHAMPION, challenger)
     if force:
-        client.set_model_version_tag(name, challenger, "downside.forced_promotion_reason", str(reason))
+        client.set_model_version_tag(
+            name, challenger, "downside.forced_promotion_reason", str(reason)
+        )
     return Promotion(name, challenger, champion, ch, cp, len(common), force and not better, reason)
 
 
 def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[str, object]]:
     """Versions of downside's registered models with aliases and key metrics."""
     try:
-        models = client.search_registered_models(filter_string=f"name = '{name}'" if name else "name LIKE 'downside-%'")
+        models = client.search_registered_models(
+            filter_string=f"name = '{name}'" if name else "name LIKE 'downside-%'"
+        )
     except MlflowException as exc:
         raise TrackingError(f"cannot read the model registry: {exc}") from exc
     rows: list[dict[str, object]] = []

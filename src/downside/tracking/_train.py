@@ -20,8 +20,15 @@ from mlflow.types import ColSpec, Schema
 
 import downside
 from downside.config import Settings
-from downside.evaluation import brier_score, brier_skill, log_loss, reliability_diagram, reliability_table
+from downside.evaluation import (
+    brier_score,
+    brier_skill,
+    log_loss,
+    reliability_diagram,
+    reliability_table,
+)
 from downside.features import FeatureStore
+from downside.store import Store
 from downside.models import (
     FoldScore,
     ModelSpec,
@@ -60,7 +67,11 @@ class TrainResult:
 def _git_commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
             cwd=Path(__file__).parent,
         )
     except (OSError, subprocess.SubprocessError):
@@ -71,7 +82,16 @@ def _git_commit() -> str:
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
-    pkgs = ("numpy", "pandas", "pyarrow", "duckdb", "scikit-learn", "lightgbm", "mlflow", "filelock")
+    pkgs = (
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "duckdb",
+        "scikit-learn",
+        "lightgbm",
+        "mlflow",
+        "filelock",
+    )
     return [f"{p}=={version(p)}" for p in pkgs]
 
 
@@ -88,13 +108,23 @@ def _signature(target: str) -> ModelSignature:
 
 
 def _worker_main(
-    spec: ModelSpec, settings: Settings, budget: int, worker: int, parent_run_id: str, timeout_s: float | None
+    spec: ModelSpec,
+    settings: Settings,
+    budget: int,
+    worker: int,
+    parent_run_id: str,
+    timeout_s: float | None,
 ) -> None:
     client = connect(settings)
     exp = experiment_id(client, settings, spec.registered_name)
     data = assemble(spec, FeatureStore.from_settings(settings))
     run_worker(
-        spec, data, settings.resolved_optuna_storage, budget=budget, timeout_s=timeout_s, worker=worker,
+        spec,
+        data,
+        settings.resolved_optuna_storage,
+        budget=budget,
+        timeout_s=timeout_s,
+        worker=worker,
         callbacks=[TrialLogger(client, exp, parent_run_id)],
     )
 
@@ -119,13 +149,20 @@ def tune(
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
         procs = [
-            ctx.Process(target=_worker_main, args=(spec, settings, trials, w, parent_run_id, timeout_s))
+            ctx.Process(
+                target=_worker_main, args=(spec, settings, trials, w, parent_run_id, timeout_s)
+            )
             for w in range(1, workers)
         ]
         for proc in procs:
             proc.start()
     study = run_worker(
-        spec, data, settings.resolved_optuna_storage, budget=trials, timeout_s=timeout_s, worker=0,
+        spec,
+        data,
+        settings.resolved_optuna_storage,
+        budget=trials,
+        timeout_s=timeout_s,
+        worker=0,
         callbacks=[TrialLogger(client, exp, parent_run_id)],
     )
     if workers > 1:
@@ -133,8 +170,11 @@ def tune(
             proc.join()
     result = summarize(study)
     mlflow.log_metrics(
-        {"tuning_best_cv_log_loss": result.best_value, "tuning_trials_complete": result.n_complete,
-         "tuning_trials_pruned": result.n_pruned}
+        {
+            "tuning_best_cv_log_loss": result.best_value,
+            "tuning_trials_complete": result.n_complete,
+            "tuning_trials_pruned": result.n_pruned,
+        }
     )
     return result.best_params
 
@@ -142,14 +182,18 @@ def tune(
 def _fold_metrics(scores: list[FoldScore]) -> tuple[pd.DataFrame, dict[str, float]]:
     preds = pd.concat([s.predictions for s in scores], ignore_index=True)
     y = preds["label"].to_numpy()
-    metrics = {"cv_log_loss": float(np.mean([s.log_loss for s in scores])),
-               "cv_brier": float(np.mean([s.brier for s in scores])),
-               "oos_brier": float(brier_score(preds["p_model"].to_numpy(), y)),
-               "oos_log_loss": float(log_loss(preds["p_model"].to_numpy(), y))}
+    metrics = {
+        "cv_log_loss": float(np.mean([s.log_loss for s in scores])),
+        "cv_brier": float(np.mean([s.brier for s in scores])),
+        "oos_brier": float(brier_score(preds["p_model"].to_numpy(), y)),
+        "oos_log_loss": float(log_loss(preds["p_model"].to_numpy(), y)),
+    }
     for col in [c for c in preds.columns if c.startswith("p_") and c != "p_model"]:
         name = col[2:]
         metrics[f"oos_brier_{name}"] = float(brier_score(preds[col].to_numpy(), y))
-        metrics[f"brier_skill_vs_{name}"] = float(brier_skill(preds["p_model"].to_numpy(), preds[col].to_numpy(), y))
+        metrics[f"brier_skill_vs_{name}"] = float(
+            brier_skill(preds["p_model"].to_numpy(), preds[col].to_numpy(), y)
+        )
     return preds, metrics
 
 
@@ -180,8 +224,15 @@ def train(
         params: dict[str, Any] = {}
         if n_trials > 0:
             say(f"tuning: {n_trials} trials, {workers} worker(s)")
-            params = tune(spec, settings, data, trials=n_trials, workers=workers, timeout_s=timeout_s,
-                          parent_run_id=run_id)
+            params = tune(
+                spec,
+                settings,
+                data,
+                trials=n_trials,
+                workers=workers,
+                timeout_s=timeout_s,
+                parent_run_id=run_id,
+            )
         say("scoring purged walk-forward folds with baselines")
         scores = walk_forward(spec, data, params, last=spec.tuning_folds, baselines=True)
         preds, metrics = _fold_metrics(scores)
@@ -190,31 +241,62 @@ def train(
         spec_text = spec.path.read_text(encoding="utf-8") if spec.path else ""
         predictor = Predictor(spec, spec_text, model, data.input_columns, data.families)
         manifest = fs.manifest()
-        fingerprint = fs.store.fingerprint()
-        mlflow.log_params({**spec.model_params, **params, "spec": spec.name, "target": spec.target,
-                           "n_features": len(data.feature_columns), "n_rows": len(data.labelled)})
+        fingerprint = Store.from_settings(settings).fingerprint()
+        mlflow.log_params(
+            {
+                **spec.model_params,
+                **params,
+                "spec": spec.name,
+                "target": spec.target,
+                "n_features": len(data.feature_columns),
+                "n_rows": len(data.labelled),
+            }
+        )
         mlflow.log_metrics(metrics)
         for s in scores:
             mlflow.log_metrics({"fold_log_loss": s.log_loss, "fold_brier": s.brier}, step=s.index)
-        mlflow.set_tags({"git_commit": _git_commit(), "downside_version": downside.__version__,
-                         "definitions_hash": str(manifest.get("definitions_hash", ""))})
+        mlflow.set_tags(
+            {
+                "git_commit": _git_commit(),
+                "downside_version": downside.__version__,
+                "definitions_hash": str(manifest.get("definitions_hash", "")),
+            }
+        )
         mlflow.log_dict(manifest, "feature_manifest.json")
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
-        mlflow.log_dict({s.key: {"log_loss": s.log_loss, "brier": s.brier, "n_train": s.n_train,
-                                 "n_test": s.n_test} for s in scores}, "walk_forward/folds.json")
+        mlflow.log_dict(
+            {
+                s.key: {
+                    "log_loss": s.log_loss,
+                    "brier": s.brier,
+                    "n_train": s.n_train,
+                    "n_test": s.n_test,
+                }
+                for s in scores
+            },
+            "walk_forward/folds.json",
+        )
         mlflow.log_text(spec_text, f"spec/{spec.name}.toml")
         with tempfile.TemporaryDirectory() as tmp:
-            tables = {c[2:]: reliability_table(preds[c].to_numpy(), preds["label"].to_numpy(), 10)
-                      for c in preds.columns if c.startswith("p_")}
+            tables = {
+                c[2:]: reliability_table(preds[c].to_numpy(), preds["label"].to_numpy(), 10)
+                for c in preds.columns
+                if c.startswith("p_")
+            }
             plot = Path(tmp) / "reliability.png"
             reliability_diagram(tables, plot)
             mlflow.log_artifact(str(plot), "plots")
             state_path = Path(tmp) / "state.json"
             state_path.write_text(json.dumps(predictor.to_state()), encoding="utf-8")
             say("logging the pyfunc model and registering it")
-            example = pd.DataFrame({"symbol": [spec.symbols[0]], "asof": [""],
-                                    ("threshold" if spec.target == "drawdown" else "level"): [None],
-                                    "horizon_days": [None]})
+            example = pd.DataFrame(
+                {
+                    "symbol": [spec.symbols[0]],
+                    "asof": [""],
+                    ("threshold" if spec.target == "drawdown" else "level"): [None],
+                    "horizon_days": [None],
+                }
+            )
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_CODE),
@@ -230,12 +312,24 @@ def train(
         client.set_model_version_tag(spec.registered_name, version, FOLDS_TAG, fold_tag)
         for key in ("cv_log_loss", "cv_brier", "brier_skill_vs_gbm_ewma"):
             if key in metrics:
-                tag = "downside.brier_skill_vs_vol" if key.startswith("brier_skill") else f"downside.{key}"
-                client.set_model_version_tag(spec.registered_name, version, tag, f"{metrics[key]:.6f}")
-        client.set_model_version_tag(spec.registered_name, version, "downside.state_sha256",
-                                     hashlib.sha256(json.dumps(predictor.to_state()).encode()).hexdigest())
+                tag = (
+                    "downside.brier_skill_vs_vol"
+                    if key.startswith("brier_skill")
+                    else f"downside.{key}"
+                )
+                client.set_model_version_tag(
+                    spec.registered_name, version, tag, f"{metrics[key]:.6f}"
+                )
+        client.set_model_version_tag(
+            spec.registered_name,
+            version,
+            "downside.state_sha256",
+            hashlib.sha256(json.dumps(predictor.to_state()).encode()).hexdigest(),
+        )
         aliases = set_aliases_for_new_version(client, spec.registered_name, version)
-    return TrainResult(spec.name, spec.registered_name, version, aliases, run_id, params, metrics, n_trials)
+    return TrainResult(
+        spec.name, spec.registered_name, version, aliases, run_id, params, metrics, n_trials
+    )
 
 
 def tune_spec(
@@ -251,8 +345,21 @@ def tune_spec(
     exp = experiment_id(client, settings, spec.registered_name)
     data = assemble(spec, FeatureStore.from_settings(settings))
     with mlflow.start_run(experiment_id=exp, run_name=f"tune-{spec.name}") as run:
-        mlflow.set_tags({"git_commit": _git_commit(), "optuna_storage": _redact(settings.resolved_optuna_storage)})
-        tune(spec, settings, data, trials=trials, workers=workers, timeout_s=timeout_s, parent_run_id=run.info.run_id)
+        mlflow.set_tags(
+            {
+                "git_commit": _git_commit(),
+                "optuna_storage": _redact(settings.resolved_optuna_storage),
+            }
+        )
+        tune(
+            spec,
+            settings,
+            data,
+            trials=trials,
+            workers=workers,
+            timeout_s=timeout_s,
+            parent_run_id=run.info.run_id,
+        )
     return summarize(open_study(spec, settings.resolved_optuna_storage))
 
 

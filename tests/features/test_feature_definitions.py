@@ -1,0 +1,311 @@
+"""Definition files: derived names are pinned, every validation rule reports file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from downside.errors import FeatureDefinitionError
+from downside.features import FAMILIES, FeatureDefinition, load_definitions
+
+REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
+
+EXPECTED_NAMES = [
+    "etf_flows.etf_flow_total",
+    "etf_flows.etf_flow_total_sum_5obs",
+    "etf_flows.etf_flow_total_sum_20obs",
+    "etf_flows.etf_flow_total_per_dollar_volume_30d",
+    "etf_flows.etf_flow_total_sum_5obs_per_dollar_volume_30d",
+    "etf_flows.etf_flow_total_negative_streak",
+    "funding.funding_rate",
+    "funding.funding_rate_mean_3d",
+    "funding.funding_rate_mean_7d",
+    "funding.funding_rate_mean_30d",
+    "funding.funding_rate_cum_3d",
+    "funding.funding_rate_cum_7d",
+    "funding.funding_rate_cum_30d",
+    "funding.funding_rate_zscore_90d",
+    "funding.funding_rate_positive_share_7d",
+    "funding.funding_rate_positive_share_30d",
+    "funding.funding_rate_carry_annualized_7d",
+    "leverage.oi_change_1d",
+    "leverage.oi_change_7d",
+    "leverage.oi_change_30d",
+    "leverage.oi_per_dollar_volume_30d",
+    "leverage.log_oi_zscore_90d",
+    "leverage.leverage_ratio",
+    "leverage.leverage_ratio_change_7d",
+    "leverage.leverage_ratio_zscore_90d",
+    "leverage.long_liq",
+    "leverage.short_liq",
+    "leverage.long_liq_share_1d",
+    "leverage.long_liq_share_7d",
+    "leverage.long_liq_plus_short_liq_to_oi_1d",
+    "leverage.long_liq_plus_short_liq_to_oi_7d",
+    "leverage.log_long_liq_zscore_90d",
+    "leverage.log_short_liq_zscore_90d",
+    "rates.dff",
+    "rates.dgs2",
+    "rates.dgs10",
+    "rates.dff_diff_5obs",
+    "rates.dff_diff_20obs",
+    "rates.dgs2_diff_5obs",
+    "rates.dgs2_diff_20obs",
+    "rates.dgs10_diff_5obs",
+    "rates.dgs10_diff_20obs",
+    "rates.dgs2_minus_dff",
+    "rates.dgs10_minus_dgs2",
+    "rates.jgb_2y_diff_5obs",
+    "rates.jgb_2y_diff_20obs",
+    "rates.dxy_close_change_5obs",
+    "rates.dxy_close_change_20obs",
+    "rates.vixcls",
+    "rates.vixcls_diff_5obs",
+    "rates.bamlh0a0hym2",
+    "rates.bamlh0a0hym2_diff_20obs",
+    "rates.stablecoin_total_exported_change_7d",
+    "rates.stablecoin_total_exported_change_30d",
+    "rates.stablecoin_usdt_change_30d",
+    "rates.coinbase_premium_pct",
+    "rates.coinbase_premium_pct_mean_7d",
+    "technical.return_1d",
+    "technical.return_3d",
+    "technical.return_7d",
+    "technical.return_30d",
+    "technical.return_24h",
+    "technical.rv_cc_7d",
+    "technical.rv_cc_30d",
+    "technical.rv_parkinson_30d",
+    "technical.rv_garman_klass_30d",
+    "technical.dist_ma_50d",
+    "technical.dist_ma_200d",
+    "technical.ma_cross_state_50d_200d",
+    "technical.days_since_ma_cross_50d_200d",
+    "technical.drawdown_from_high_30d",
+    "technical.drawdown_from_high_90d",
+    "technical.drawdown_from_high_365d",
+    "technical.dist_low_30d_in_vol_30d",
+    "technical.dist_low_90d_in_vol_30d",
+    "technical.rsi_14d",
+    "technical.log_volume_zscore_30d",
+    "technical.failed_breakout_20d_5d",
+]
+
+
+def test_repository_definitions_derive_the_pinned_names() -> None:
+    features = load_definitions(REPO_FEATURES)
+    assert list(features.names) == EXPECTED_NAMES
+    families = features.families()
+    assert set(families.values()) == set(FAMILIES)
+    assert all(name.split(".", 1)[0] == family for name, family in families.items())
+    assert features["technical.drawdown_from_high_90d"].window == "90d"
+    assert "leverage.oi_change_7d" in features
+    assert features.sources["funding_rates_8h"] == ("binance", "bybit", "sim_perp")
+
+
+def test_hash_is_stable_and_tracks_changes(tmp_path: Path) -> None:
+    first = load_definitions(REPO_FEATURES)
+    assert load_definitions(REPO_FEATURES).hash == first.hash
+    for path in REPO_FEATURES.glob("*.toml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    technical = tmp_path / "technical.toml"
+    technical.write_text(
+        technical.read_text(encoding="utf-8").replace('window = "14d"', 'window = "21d"'),
+        encoding="utf-8",
+    )
+    changed = load_definitions(tmp_path)
+    assert changed.hash != first.hash
+    assert "technical.rsi_21d" in changed
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text.lstrip(), encoding="utf-8")
+    return path
+
+
+def _problems(directory: Path) -> dict[tuple[str, int | None], str]:
+    with pytest.raises(FeatureDefinitionError, match="invalid feature definitions") as info:
+        load_definitions(directory)
+    return {(p.rule, p.line): Path(p.source).name for p in info.value.problems}
+
+
+def test_every_problem_is_reported_at_once_with_file_and_line(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "a.toml",
+        """
+family = "technical"
+colour = "blue"
+
+[[feature]]
+transform = "log_return"
+inputs = ["ohlcv_daily.close"]
+window = "7d"
+ttl = "3d"
+description = "ok"
+# comments do not shift the reported lines
+
+[[feature]]
+transform = "no_such_transform"
+inputs = ["ohlcv_daily.close"]
+ttl = "3d"
+description = "unknown transform"
+
+[[feature]]
+transform = "mean"
+inputs = ["nope.close", "ohlcv_daily.vwap"]
+window = "7days"
+ttl = "0h"
+description = "bad inputs, window and ttl"
+
+[[feature]]
+transform = "log_return"
+inputs = ["ohlcv_daily.close"]
+window = "7d"
+ttl = "3d"
+description = "duplicate of the first"
+
+[[feature]]
+transform = "ma_cross_state"
+inputs = ["ohlcv_daily.close"]
+window = "5d"
+params = { fast = "50d", colour = 1 }
+ttl = "3d"
+description = "unexpected window, unknown and missing params"
+""",
+    )
+    _write(
+        tmp_path,
+        "b.toml",
+        """
+family = "leverage"
+
+[sources.ohlcv_daily]
+venues = ["binance_spot"]
+
+[[feature]]
+transform = "level"
+inputs = ["liquidations_daily.long_liq_usd"]
+ttl = "3d"
+description = "no venue preference declared for liquidations"
+
+[[feature]]
+transform = "level"
+inputs = ["macro_rates_daily.value"]
+ttl = "3d"
+description = "missing selector"
+""",
+    )
+    _write(tmp_path, "c.toml", 'family = "rates"\n[[feature]\n')
+    found = _problems(tmp_path)
+    expected = {
+        ("unknown_key", 2): "a.toml",
+        ("unknown_transform", 13): "a.toml",
+        ("unknown_input", 20): "a.toml",
+        ("wrong_input_count", 20): "a.toml",
+        ("bad_window", 21): "a.toml",
+        ("bad_ttl", 22): "a.toml",
+        ("duplicate_name", 25): "a.toml",
+        ("unexpected_window", 35): "a.toml",
+        ("unknown_param", 36): "a.toml",
+        ("missing_param", 36): "a.toml",
+        ("unknown_source_table", 3): "b.toml",
+        ("missing_sources", 6): "b.toml",
+        ("unknown_input", 14): "b.toml",
+        ("toml_syntax", 2): "c.toml",
+    }
+    assert found == expected
+
+
+def test_unknown_family_and_wrong_input_count(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "x.toml",
+        """
+family = "sentiment"
+
+[[feature]]
+transform = "level"
+inputs = ["ohlcv_daily.close"]
+ttl = "3d"
+description = "x"
+""",
+    )
+    _write(
+        tmp_path,
+        "y.toml",
+        """
+family = "technical"
+
+[[feature]]
+transform = "share"
+inputs = ["ohlcv_daily.close"]
+window = "7d"
+ttl = "3d"
+description = "share needs two inputs"
+
+[[feature]]
+transform = "spread"
+inputs = ["macro_rates_daily.value[series=DGS2]", "ohlcv_daily.close"]
+ttl = "3d"
+description = "global and per-symbol inputs mixed"
+""",
+    )
+    found = _problems(tmp_path)
+    assert found == {
+        ("unknown_family", 1): "x.toml",
+        ("wrong_input_count", 5): "y.toml",
+        ("mixed_entities", 12): "y.toml",
+    }
+
+
+def test_conflicting_venue_preferences(tmp_path: Path) -> None:
+    body = '\n[[feature]]\ntransform = "level"\ninputs = ["{i}"]\nttl = "3d"\ndescription = "d"\n'
+    _write(
+        tmp_path,
+        "a.toml",
+        'family = "leverage"\n[sources.open_interest_daily]\nvenues = ["x"]\n'
+        + body.format(i="open_interest_daily.open_interest_usd"),
+    )
+    _write(
+        tmp_path,
+        "b.toml",
+        'family = "funding"\n[sources.open_interest_daily]\nvenues = ["y"]\n'
+        + body.format(i="open_interest_daily.estimated_leverage_ratio"),
+    )
+    assert _problems(tmp_path) == {("conflicting_sources", None): "b.toml"}
+
+
+def test_definitions_are_frozen_keyword_only_and_validated_when_constructed() -> None:
+    definition = FeatureDefinition(
+        family="rates",
+        transform="diff",
+        inputs=("macro_rates_daily.value[series=DGS10]",),
+        window="20obs",
+        ttl="6d",
+        description="10y change",
+    )
+    assert definition.name == "rates.dgs10_diff_20obs"
+    with pytest.raises(AttributeError, match="cannot assign"):
+        definition.window = "5obs"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="positional"):
+        FeatureDefinition("rates", "diff")  # type: ignore[misc, call-arg]
+    with pytest.raises(FeatureDefinitionError, match="missing_window") as info:
+        FeatureDefinition(
+            family="rates",
+            transform="diff",
+            inputs=("macro_rates_daily.value[series=DGS10]",),
+            ttl="6 days",
+            description="",
+        )
+    rules = {p.rule for p in info.value.problems}
+    assert rules == {"missing_window", "bad_ttl", "missing_description"}
+
+
+def test_missing_folder_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(FeatureDefinitionError, match="missing_folder"):
+        load_definitions(tmp_path / "absent")
+    with pytest.raises(FeatureDefinitionError, match="no_definitions"):
+        load_definitions(tmp_path)
