@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private home: no test sees another's store, registry or study."""
     home = tmp_path / "home"
     home.mkdir()
@@ -33,7 +32,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         "MLFLOW_TRACKING_URI",
     ):
         monkeypatch.delenv(var, raising=False)
-    yield tmp_path / "downside"
+    return tmp_path / "downside"
 
 
 @pytest.fixture(scope="session")

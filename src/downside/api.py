@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,9 @@ import pandas as pd
 from downside.config import Settings, load_settings
 from downside.errors import PredictionInputError
 from downside.features import FeatureStore
-from downside.models import Predictor, load_spec
+from downside.models import Predictor, TuningResult, load_spec
 from downside.sources import simulate_market
 from downside.store import IngestReport, Store
-from downside.models import TuningResult
 from downside.tracking import TrainResult, load_predictor, train_spec, tune_spec
 
 Progress = Callable[[str], None]
@@ -42,13 +42,20 @@ def train(
     trials: int | None = None,
     workers: int = 1,
     timeout_s: float | None = None,
+    folds: int | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Tune, fit, log and register the model of a spec (see `downside train`)."""
+    """Tune, fit, log and register the model of a spec (see `downside train`).
+
+    ``folds`` overrides the spec's number of walk-forward folds used for tuning and scoring.
+    """
     s = _settings(settings)
+    loaded = load_spec(spec, s.resolved_model_dir)
+    if folds is not None:
+        loaded = dataclasses.replace(loaded, tuning_folds=folds)
     return train_spec(
-        load_spec(spec, s.resolved_model_dir),
+        loaded,
         s,
         trials=trials,
         workers=workers,
@@ -119,7 +126,7 @@ class Forecaster:
             if symbol not in self.feature_store.symbols():
                 raise PredictionInputError(
                     f"unknown symbol {symbol!r}: the store has prices for "
-                    f"{sorted(self.feature_store.symbols())}; ingest data for it or pick one of these"
+                    f"{sorted(self.feature_store.symbols())}; ingest its data or pick one of these"
                 )
             if asof is None:
                 times = [self.feature_store.latest_asof(symbol)]
@@ -214,7 +221,8 @@ class QuickstartResult:
 def quickstart(
     *,
     settings: Settings | None = None,
-    trials: int = 3,
+    trials: int = 2,
+    folds: int = 2,
     progress: Progress | None = None,
 ) -> QuickstartResult:
     """Simulate a market, ingest it, build features, tune and train both models, register
@@ -222,9 +230,7 @@ def quickstart(
     s = _settings(settings)
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory() as tmp:
-        say(
-            "simulating a market (BTC, ETH, SOL; hourly bars, funding, OI, liquidations, ETF flows, rates)"
-        )
+        say("simulating a market (BTC, ETH, SOL: bars, funding, OI, liquidations, flows, rates)")
         sim = simulate_market(Path(tmp) / "market", seed=s.seed)
         say("ingesting into the point-in-time store")
         Store.from_settings(s).ingest_files(sim.out_dir)
@@ -233,7 +239,7 @@ def quickstart(
     results = {}
     for name in ("drawdown", "support"):
         say(f"training {name} model")
-        results[name] = train(name, trials=trials, settings=s, progress=say)
+        results[name] = train(name, trials=trials, folds=folds, settings=s, progress=say)
     fc = Forecaster.load(settings=s)
     symbol = fc.drawdown.spec.symbols[0] if fc.drawdown else "BTC"
     surface = fc.predict_drawdown(list(fc.drawdown.spec.symbols) if fc.drawdown else [symbol])

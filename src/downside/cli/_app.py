@@ -10,15 +10,13 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from downside import api
-from downside.config import load_settings
 from downside.errors import DownsideError
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -39,7 +39,8 @@ def _progress() -> Progress:
 @app.command()
 @handle_errors
 def quickstart(
-    trials: Annotated[int, typer.Option(help="Optuna trials per model (brief tuning).")] = 3,
+    trials: Annotated[int, typer.Option(help="Optuna trials per model (brief tuning).")] = 2,
+    folds: Annotated[int, typer.Option(help="Walk-forward folds for tuning and scoring.")] = 2,
 ) -> None:
     """Simulate -> ingest -> features -> tune -> train -> register -> print a risk table."""
     settings = load_settings()
@@ -49,6 +50,7 @@ def quickstart(
         result = api.quickstart(
             settings=settings,
             trials=trials,
+            folds=folds,
             progress=lambda msg: progress.update(task, description=msg),
         )
         progress.update(task, description="done")
@@ -178,7 +180,8 @@ def train(
     metrics = pd.DataFrame(sorted(result.metrics.items()), columns=["metric", "value"])
     show(
         metrics,
-        f"{result.registered_model} v{result.version} ({', '.join(result.aliases)}), run {result.run_id}",
+        f"{result.registered_model} v{result.version} ({', '.join(result.aliases)}), "
+        f"run {result.run_id}",
     )
 
 

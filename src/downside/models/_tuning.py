@@ -3,7 +3,7 @@
 The study lives in the configured storage (SQLite by default, PostgreSQL for many
 workers). Several processes, here or on other machines, join the same study by name.
 Interrupted studies resume: a heartbeat marks trials of dead workers FAILED after a
-grace period and :class:`optuna.storages.RetryFailedTrialCallback` re-queues their
+grace period and :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` re-queues their
 parameters, so no trial is lost, none stays RUNNING, and the budget counts finished
 (complete or pruned) trials only.
 """
@@ -11,13 +11,14 @@ parameters, so no trial is lost, none stays RUNNING, and the budget counts finis
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -26,6 +27,7 @@ from downside.models._search import search_space
 from downside.models._spec import ModelSpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -58,13 +60,17 @@ def open_study(
     Each worker seeds its sampler with ``spec.tuning_seed + worker`` so that workers
     propose different parameters while each run stays reproducible.
     """
-    storage = RDBStorage(
-        storage_url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
-        engine_kwargs={"pool_pre_ping": True},
-    )
+    with warnings.catch_warnings():
+        # heartbeats are marked experimental in Optuna 5 but are its only mechanism for
+        # reclaiming trials of dead workers
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(
+            storage_url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+            engine_kwargs={"pool_pre_ping": True},
+        )
     sampler = optuna.samplers.TPESampler(seed=spec.tuning_seed + worker, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     return optuna.create_study(
@@ -136,7 +142,11 @@ def run_worker(
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
     )
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        # fail_stale_trials is marked experimental, but it is the documented way to
+        # reclaim trials of dead workers right away instead of after the next heartbeat
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     if remaining(study, budget) == 0:
         return study
     study.optimize(

@@ -23,7 +23,8 @@ def load_predictor(uri: str, settings: Settings) -> Predictor:
     except (MlflowException, OSError) as exc:
         raise ModelNotFoundError(
             f"cannot load model {uri!r} from registry {settings.resolved_registry_uri}: {exc}. "
-            "Train one with `downside train drawdown` (or `downside quickstart`), or check the alias "
+            "Train one with `downside train drawdown` (or `downside quickstart`), or check "
+            "the alias "
             "with `downside models list`"
         ) from exc
     wrapped = model.unwrap_python_model()

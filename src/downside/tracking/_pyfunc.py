@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlflow.pyfunc.model import PythonModel
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from downside.config import load_settings
 from downside.errors import PredictionInputError

@@ -28,20 +28,20 @@ from downside.evaluation import (
     reliability_table,
 )
 from downside.features import FeatureStore
-from downside.store import Store
 from downside.models import (
     FoldScore,
     ModelSpec,
     Predictor,
     TrainingData,
-    assemble,
     TuningResult,
+    assemble,
     fit_final,
     open_study,
     run_worker,
     summarize,
     walk_forward,
 )
+from downside.store import Store
 from downside.tracking._client import connect, experiment_id
 from downside.tracking._registry import FOLDS_TAG, set_aliases_for_new_version
 from downside.tracking._trials import TrialLogger
