@@ -33,5 +33,5 @@ def test_quickstart_prints_probabilities_and_registers_champions(isolated_env: P
     for name in ("downside-drawdown", "downside-support"):
         champion = client.get_model_version_by_alias(name, "champion")
         challenger = client.get_model_version_by_alias(name, "challenger")
-        assert champion.version == "1"
-        assert challenger.version == "2"
+        assert str(champion.version) == "1"
+        assert str(challenger.version) == "2"

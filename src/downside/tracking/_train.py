@@ -297,6 +297,9 @@ def train(
                     "horizon_days": [None],
                 }
             )
+            # mlflow compares the column index with range(); a pandas 3 string index
+            # makes that a deprecated list-like comparison, an object index does not
+            example.columns = pd.Index(list(example.columns), dtype=object)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_CODE),
