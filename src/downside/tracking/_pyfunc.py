@@ -33,10 +33,6 @@ from downside.models import Predictor
 INPUT_COLUMNS = ("symbol", "asof", "threshold", "level", "horizon_days")
 
 
-def _latest(fs: FeatureStore, symbol: str) -> pd.Timestamp:
-    return fs.latest_asof(symbol)
-
-
 def answer(predictor: Predictor, fs: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
     """Answer request rows with the predictor, reading features from ``fs``.
 
@@ -59,7 +55,7 @@ def answer(predictor: Predictor, fs: FeatureStore, requests: pd.DataFrame) -> pd
             f"cannot parse asof values {asof_raw.head(3).tolist()}: expected ISO times such as "
             "2024-12-09T00:00:00Z"
         ) from exc
-    latest = {s: _latest(fs, s) for s in req["symbol"].unique()}
+    latest = {s: fs.latest_asof(s) for s in req["symbol"].unique()}
     req["asof"] = [
         a if not pd.isna(a) else latest[s] for s, a in zip(req["symbol"], parsed, strict=True)
     ]
