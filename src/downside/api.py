@@ -19,7 +19,14 @@ import pandas as pd
 from downside.config import Settings, load_settings
 from downside.errors import PredictionInputError
 from downside.features import FeatureStore
-from downside.models import Predictor, TuningResult, load_spec
+from downside.models import (
+    BacktestResult,
+    Predictor,
+    TuningResult,
+    load_spec,
+    run_backtest,
+    write_backtest,
+)
 from downside.sources import simulate_market
 from downside.store import IngestReport, Store
 from downside.tracking import TrainResult, load_predictor, train_spec, tune_spec
@@ -81,6 +88,45 @@ def tune(
         workers=workers,
         timeout_s=timeout_s,
     )
+
+
+def backtest(
+    spec: str | Path,
+    *,
+    start: str,
+    end: str,
+    symbols: Sequence[str] | None = None,
+    out: Path | None = None,
+    n_boot: int = 1000,
+    settings: Settings | None = None,
+    command: str | None = None,
+    on_fold: Callable[[Any], None] | None = None,
+) -> BacktestResult:
+    """Out-of-sample backtest of a spec against the baselines (see `downside backtest`).
+
+    Scores the spec's model and every baseline on the purged walk-forward folds whose
+    test windows lie in ``[start, end]``; with ``out``, writes metrics (CSV, JSON), PNG
+    plots and ``summary.md`` there.
+
+    Raises:
+        ModelSpecError: an invalid spec.
+        EmptyStoreError: no prices or no fold in the window.
+        PredictionInputError: ``end`` before ``start``.
+    """
+    s = _settings(settings)
+    result = run_backtest(
+        load_spec(spec, s.resolved_model_dir),
+        FeatureStore.from_settings(s),
+        start=start,
+        end=end,
+        symbols=symbols,
+        n_boot=n_boot,
+        seed=s.seed,
+        on_fold=on_fold,
+    )
+    if out is not None:
+        write_backtest(result, out, command=command)
+    return result
 
 
 def _as_utc(value: Any) -> pd.Timestamp:

@@ -24,7 +24,12 @@ from downside.evaluation._metrics import (
     log_loss,
     reliability_table,
 )
-from downside.evaluation._report import reliability_diagram, write_backtest_report
+from downside.evaluation._report import (
+    fold_chart,
+    reliability_diagram,
+    skill_chart,
+    write_backtest_report,
+)
 
 __all__ = [
     "BREAKDOWN_METRICS",
@@ -37,11 +42,13 @@ __all__ = [
     "brier_score",
     "brier_skill",
     "expected_calibration_error",
+    "fold_chart",
     "grid_frame",
     "log_loss",
     "monotonicity_violations",
     "reliability_diagram",
     "reliability_table",
+    "skill_chart",
     "volatility_regime",
     "write_backtest_report",
 ]

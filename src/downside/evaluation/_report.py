@@ -139,3 +139,97 @@ def write_backtest_report(
     )
     written.append(summary_path)
     return written
+
+
+def skill_chart(skill: pd.DataFrame, path: Path, *, title: str = "Brier skill by horizon") -> Path:
+    """Bars of Brier skill per horizon and baseline, with their interval as error bars.
+
+    Args:
+        skill: rows with ``horizon_days``, ``baseline``, ``skill``, ``skill_lower``,
+            ``skill_upper`` (one per horizon and baseline).
+        path: the PNG file to write (parent folders are created).
+        title: plot title.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ModelInputError: missing columns or no rows.
+    """
+    needed = ["horizon_days", "baseline", "skill", "skill_lower", "skill_upper"]
+    missing = [c for c in needed if c not in skill.columns]
+    if missing or skill.empty:
+        raise ModelInputError(
+            [
+                Problem(
+                    "skill",
+                    "missing_columns" if missing else "empty",
+                    len(missing),
+                    f"expected rows with columns {needed}, missing {missing}",
+                    tuple(missing),
+                )
+            ]
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    horizons = sorted(skill["horizon_days"].unique())
+    baselines = list(dict.fromkeys(skill["baseline"]))
+    fig = Figure(figsize=(7.0, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    width = 0.8 / max(len(baselines), 1)
+    x = np.arange(len(horizons), dtype=np.float64)
+    for k, name in enumerate(baselines):
+        rows = skill[skill["baseline"] == name].set_index("horizon_days").reindex(horizons)
+        est = rows["skill"].to_numpy(dtype=np.float64)
+        err = np.vstack(
+            [
+                est - rows["skill_lower"].to_numpy(dtype=np.float64),
+                rows["skill_upper"].to_numpy(dtype=np.float64) - est,
+            ]
+        )
+        ax.bar(x + (k - (len(baselines) - 1) / 2) * width, est, width, yerr=err, label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [f"{h:g}d" for h in horizons])
+    ax.set_xlabel("horizon")
+    ax.set_ylabel("Brier skill of the model vs baseline")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def fold_chart(folds: pd.DataFrame, path: Path, *, title: str = "Brier per fold") -> Path:
+    """Brier of each model per walk-forward fold (columns ``brier_<model>``) over time.
+
+    Raises:
+        ModelInputError: no ``test_start`` or no ``brier_`` column, or no rows.
+    """
+    cols = [c for c in folds.columns if str(c).startswith("brier_")]
+    if "test_start" not in folds.columns or not cols or folds.empty:
+        raise ModelInputError(
+            [
+                Problem(
+                    "folds",
+                    "missing_columns",
+                    1,
+                    "expected rows with test_start and brier_<model> columns, received "
+                    f"{list(folds.columns)}",
+                )
+            ]
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(7.0, 4.0), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    when = pd.to_datetime(folds["test_start"]).dt.tz_localize(None)
+    for col in cols:
+        ax.plot(when, folds[col], marker="o", linewidth=1.2, label=str(col)[len("brier_") :])
+    ax.set_xlabel("start of test window")
+    ax.set_ylabel("Brier score (lower is better)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path

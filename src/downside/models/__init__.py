@@ -12,6 +12,12 @@
   probability points.
 """
 
+from downside.models._backtest import (
+    BacktestResult,
+    run_backtest,
+    summary_markdown,
+    write_backtest,
+)
 from downside.models._baselines import (
     BGK_BETA,
     Climatology,
@@ -55,6 +61,7 @@ from downside.models._surface import (
 )
 from downside.models._tuning import (
     TuningResult,
+    close_study,
     make_objective,
     open_study,
     run_worker,
@@ -70,6 +77,7 @@ __all__ = [
     "ISOTONIC_EPS",
     "STATE_FORMAT",
     "VALID_NAME",
+    "BacktestResult",
     "BoostedSurface",
     "Calibrator",
     "Climatology",
@@ -87,6 +95,7 @@ __all__ = [
     "VolLogistic",
     "assemble",
     "calibrator_from_state",
+    "close_study",
     "daily_spine",
     "family_contributions",
     "first_passage_probability",
@@ -98,6 +107,7 @@ __all__ = [
     "make_objective",
     "open_study",
     "parse_spec",
+    "run_backtest",
     "run_worker",
     "score_fold",
     "search_space",
@@ -106,5 +116,7 @@ __all__ = [
     "shapley_by_family",
     "study_name",
     "summarize",
+    "summary_markdown",
     "walk_forward",
+    "write_backtest",
 ]

@@ -69,6 +69,8 @@ class FoldScore:
     log_loss: float
     brier: float
     predictions: pd.DataFrame = field(repr=False)
+    model: DrawdownSurface | SupportBreakModel | None = field(default=None, repr=False)
+    """The fold's fitted model, kept only when asked (``keep_model=True``)."""
 
     @property
     def key(self) -> str:
@@ -227,6 +229,7 @@ def score_fold(
     params: Mapping[str, Any] | None = None,
     *,
     baselines: bool = False,
+    keep_model: bool = False,
 ) -> FoldScore:
     """Fit on the fold's training rows, score its test rows out of sample."""
     labelled = data.labelled
@@ -256,6 +259,7 @@ def score_fold(
         log_loss=float(log_loss(p, y)),
         brier=float(brier_score(p, y)),
         predictions=pred,
+        model=model if keep_model else None,
     )
 
 
@@ -285,6 +289,7 @@ def walk_forward(
     start: str | None = None,
     end: str | None = None,
     baselines: bool = False,
+    keep_models: bool = False,
     on_fold: Callable[[FoldScore], None] | None = None,
 ) -> list[FoldScore]:
     """Score every fold (or the ``last`` n) in time order; ``on_fold`` sees each score
@@ -300,7 +305,7 @@ def walk_forward(
         )
     scores = []
     for fold in all_folds:
-        score = score_fold(spec, data, fold, params, baselines=baselines)
+        score = score_fold(spec, data, fold, params, baselines=baselines, keep_model=keep_models)
         scores.append(score)
         if on_fold is not None:
             on_fold(score)

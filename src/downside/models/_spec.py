@@ -37,6 +37,7 @@ _SECTIONS: dict[str, set[str]] = {
         "min_gain_to_split",
         "calibration",
         "calibration_fraction",
+        "base",
     },
     "tuning": {"trials", "folds", "seed", "timeout_s"},
 }

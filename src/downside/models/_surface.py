@@ -10,9 +10,16 @@ Fitting, step by step:
    become float64; ``category`` columns keep their levels; pandas ``str``/object
    columns become categories with their sorted distinct values as levels (LightGBM
    rejects strings). The levels are stored and applied again at prediction.
-2. Train the booster on all rows (``callbacks`` and ``eval_set`` act here, so an
+2. With ``base="vol_logistic"`` (the shipped specs' choice), fit the volatility-only
+   logistic ``a * z_distance + b * ln(horizon_days) + c`` (``a, b >= 0``, so it is
+   monotone in threshold and horizon) and boost from its log-odds (LightGBM
+   ``init_score``): the trees learn only how leverage, funding, flows, rates and
+   technicals move the probability away from what volatility alone says. With few
+   informative splits the model falls back to that calibrated baseline instead of to
+   regime-specific levels of the training years.
+3. Train the booster on all rows (``callbacks`` and ``eval_set`` act here, so an
    Optuna pruning callback can stop a trial before any further work).
-3. Calibration (unless ``calibration="none"``): the distinct as-of times are ordered
+4. Calibration (unless ``calibration="none"``): the distinct as-of times are ordered
    and the last ``calibration_fraction`` of them is held out. A second booster with the
    same number of rounds is trained on earlier rows whose ``label_end`` falls before the
    held-out block (rows whose label reaches into it are purged), its margins on the
@@ -48,6 +55,7 @@ from downside.models._calibration import (
     CalibrationMethod,
     IdentityCalibrator,
     calibrator_from_state,
+    fit_logistic,
     select_calibrator,
 )
 
@@ -179,6 +187,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ``"isotonic"``, ``"platt"`` or ``"none"``.
         calibration_fraction: share of the distinct as-of times held out, at the end,
             to fit the calibrator.
+        base: ``"none"`` (trees from a constant) or ``"vol_logistic"`` (trees boost from
+            the volatility-only logistic fitted on the same rows; needs ``z_distance``
+            and ``horizon_days`` among the inputs).
         random_state: LightGBM seed (None: LightGBM's default seeds).
         n_jobs: LightGBM ``num_threads``.
         verbose: LightGBM verbosity (-1 silent).
@@ -189,6 +200,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         categories_: levels of each categorical column.
         calibrator_: the monotone map from margin to probability.
         calibration_report_: which calibrator was chosen, and the validation losses.
+        base_coef_: coefficients ``[a, b, c]`` of the base logistic (zeros without one).
         classes_: ``array([0, 1])``.
         n_iter_: boosting rounds kept (the best iteration under early stopping).
         evals_result_: per-iteration ``eval_set`` log loss, ``{"valid": {...}}``.
@@ -204,6 +216,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     categories_: dict[str, list[Any]]
     calibrator_: AnyCalibrator
     calibration_report_: dict[str, Any]
+    base_coef_: FloatArray
     classes_: npt.NDArray[np.int64]
     n_iter_: int
     evals_result_: dict[str, Any]
@@ -223,6 +236,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "advanced",
         calibration: CalibrationMethod = "auto",
         calibration_fraction: float = 0.2,
+        base: Literal["none", "vol_logistic"] = "none",
         random_state: int | None = None,
         n_jobs: int = 1,
         verbose: int = -1,
@@ -239,6 +253,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.monotone_constraints_method = monotone_constraints_method
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
+        self.base = base
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -268,6 +283,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "'auto', 'isotonic', 'platt' or 'none'",
             ),
             ("calibration_fraction", 0 < self.calibration_fraction < 1, "in (0, 1)"),
+            ("base", self.base in ("none", "vol_logistic"), "'none' or 'vol_logistic'"),
             ("n_jobs", self.n_jobs >= 1, ">= 1"),
         ]
         problems = [
@@ -410,6 +426,26 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         return matrix
 
+    def _base_design(self, matrix: FloatArray, names: Sequence[str]) -> FloatArray:
+        z = matrix[:, list(names).index("z_distance")]
+        h = matrix[:, list(names).index("horizon_days")]
+        return np.column_stack([z, np.log(np.maximum(h, 1e-9)), np.ones_like(z)])
+
+    def _fit_base(self, matrix: FloatArray, labels: FloatArray, names: Sequence[str]) -> FloatArray:
+        """Coefficients of the base logistic (zeros for ``base="none"``)."""
+        if self.base == "none":
+            return np.zeros(3, dtype=np.float64)
+        design = self._base_design(matrix, names)
+        return fit_logistic(design, labels, lower_bounds=(0.0, 0.0, None), l2=1e-6)
+
+    def _base_margin(
+        self, matrix: FloatArray, names: Sequence[str], coef: FloatArray
+    ) -> FloatArray:
+        """Log-odds of the base logistic per row (zeros without a base)."""
+        if not coef.any():
+            return np.zeros(len(matrix), dtype=np.float64)
+        return np.asarray(self._base_design(matrix, names) @ coef, dtype=np.float64)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
             raise NotFittedError(type(self).__name__)
@@ -536,9 +572,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         params = self._lgb_params(names)
         cat_idx = [j for j, c in enumerate(names) if c in categories]
+        base_coef = self._fit_base(matrix, labels, names)
         train_set = lgb.Dataset(
             matrix,
             label=labels,
+            init_score=self._base_margin(matrix, names, base_coef),
             feature_name=names,
             categorical_feature=cat_idx,
             params={"verbose": self.verbose},
@@ -552,6 +590,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 lgb.Dataset(
                     valid_matrix,
                     label=valid_labels,
+                    init_score=self._base_margin(valid_matrix, names, base_coef),
                     reference=train_set,
                     feature_name=names,
                     categorical_feature=cat_idx,
@@ -580,6 +619,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_iter_ = int(n_iter)
         self.calibrator_ = calibrator
         self.calibration_report_ = report
+        self.base_coef_ = base_coef
         self.classes_ = np.array([0, 1], dtype=np.int64)
         self.evals_result_ = evals
         return self
@@ -632,9 +672,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
         if problems:
             raise ModelInputError(problems)
+        cal_coef = self._fit_base(matrix[train_rows], labels[train_rows], names)
         cal_set = lgb.Dataset(
             matrix[train_rows],
             label=labels[train_rows],
+            init_score=self._base_margin(matrix[train_rows], names, cal_coef),
             feature_name=names,
             categorical_feature=cat_idx,
             params={"verbose": self.verbose},
@@ -643,7 +685,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         margin = np.asarray(
             cal_booster.predict(matrix[held], raw_score=True, num_threads=self.n_jobs),
             dtype=np.float64,
-        )
+        ) + self._base_margin(matrix[held], names, cal_coef)
         calibrator, report = select_calibrator(
             margin,
             labels[held],
@@ -659,7 +701,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     # ------------------------------------------------------------------ predict
 
     def predict_raw(self, X: pd.DataFrame) -> FloatArray:
-        """Uncalibrated log-odds margin of the booster.
+        """Uncalibrated log-odds margin: the base logistic's plus the booster's.
 
         Raises:
             NotFittedError: before ``fit``.
@@ -667,8 +709,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 query values.
         """
         matrix = self._predict_matrix(X)
-        return np.asarray(
-            self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs), dtype=np.float64
+        raw = self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs)
+        return np.asarray(raw, dtype=np.float64) + self._base_margin(
+            matrix, self.feature_names_, self.base_coef_
         )
 
     def predict_proba(self, X: pd.DataFrame) -> FloatArray:
@@ -694,7 +737,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-column SHAP values in log-odds (LightGBM ``pred_contrib``) plus ``bias``.
 
-        Each row sums to :meth:`predict_raw` (up to float rounding).
+        Each row sums to :meth:`predict_raw` (up to float rounding). The base logistic's
+        log-odds are part of ``bias``: the columns explain how the trees move the
+        probability away from the volatility-only base.
 
         Raises:
             NotFittedError: before ``fit``.
@@ -705,6 +750,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.booster_.predict(matrix, pred_contrib=True, num_threads=self.n_jobs),
             dtype=np.float64,
         )
+        values[:, -1] += self._base_margin(matrix, self.feature_names_, self.base_coef_)
         return pd.DataFrame(values, columns=[*self.feature_names_, "bias"], index=X.index)
 
     # ------------------------------------------------------------------ state
@@ -724,6 +770,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "feature_names": list(self.feature_names_),
             "categories": {k: list(v) for k, v in self.categories_.items()},
             "calibrator": self.calibrator_.to_state(),
+            "base_coef": [float(v) for v in self.base_coef_],
             "calibration_report": dict(self.calibration_report_),
             "n_iter": self.n_iter_,
         }
@@ -781,6 +828,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.categories_ = {str(k): list(v) for k, v in state["categories"].items()}
         model.calibrator_ = calibrator_from_state(state["calibrator"])
         model.calibration_report_ = dict(state.get("calibration_report", {}))
+        model.base_coef_ = np.asarray(state.get("base_coef", [0.0, 0.0, 0.0]), dtype=np.float64)
         model.classes_ = np.array([0, 1], dtype=np.int64)
         model.n_iter_ = int(state["n_iter"])
         model.evals_result_ = {}

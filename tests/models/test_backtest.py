@@ -1,0 +1,150 @@
+"""`downside backtest`: out-of-sample skill against baselines on a simulated market."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from downside.cli import app
+from downside.config import load_settings
+from downside.errors import PredictionInputError
+from downside.evaluation import brier_skill
+from downside.features import FeatureStore
+from downside.models import BacktestResult, load_spec, run_backtest, write_backtest
+from downside.sources import simulate_market
+from downside.store import Store
+
+SPEC = """
+name = "drawdown"
+target = "drawdown"
+
+[data]
+symbols = ["BTC", "ETH"]
+
+[grid]
+thresholds = [0.05, 0.10, 0.20]
+horizons_days = [1, 7, 14]
+
+[features]
+families = ["leverage", "funding", "etf_flows", "rates", "technical"]
+
+[walk_forward]
+scheme = "expanding"
+test_days = 120
+embargo_days = 1
+min_train_days = 360
+
+[model]
+n_estimators = 40
+learning_rate = 0.1
+num_leaves = 7
+min_child_samples = 100
+base = "vol_logistic"
+"""
+START, END = "2023-01-01", "2023-12-31"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("backtest")
+    settings = load_settings({"home": root / "home"})
+    sim = simulate_market(root / "market", start="2021-07-01", end="2024-03-31", seed=3)
+    Store.from_settings(settings).ingest_files(sim.out_dir)
+    (root / "spec.toml").write_text(SPEC, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(home: Path) -> BacktestResult:
+    settings = load_settings({"home": home / "home"})
+    spec = load_spec(home / "spec.toml", home)
+    return run_backtest(spec, FeatureStore.from_settings(settings), start=START, end=END, n_boot=50)
+
+
+def test_predictions_are_out_of_sample_and_inside_the_window(result: BacktestResult) -> None:
+    preds = result.predictions
+    assert preds["asof"].min() >= pd.Timestamp(START, tz="UTC")
+    assert preds["asof"].max() <= pd.Timestamp(END, tz="UTC")
+    assert len(result.folds) >= 3
+    for fold in result.folds.itertuples():
+        assert fold.n_train > 0
+        rows = preds[preds["fold"] == fold.fold]
+        assert rows["asof"].min() >= fold.test_start
+        assert rows["asof"].max() < fold.test_end
+    assert {"p_model", "p_climatology", "p_gbm_ewma", "p_vol_logistic"} <= set(preds.columns)
+
+
+def test_skill_table_matches_a_recomputation(result: BacktestResult) -> None:
+    preds, skill = result.predictions, result.skill
+    horizons = sorted(preds["horizon_days"].unique())
+    baselines = sorted(set(skill["baseline"]))
+    assert len(skill) == len(baselines) * (1 + len(horizons))
+    for row in skill.itertuples():
+        part = preds if row.scope == "overall" else preds[preds["horizon_days"] == row.horizon_days]
+        y = part["label"].to_numpy()
+        expected = brier_skill(part["p_model"].to_numpy(), part[f"p_{row.baseline}"].to_numpy(), y)
+        assert row.skill == pytest.approx(expected, rel=1e-12)
+        assert row.skill_lower <= row.skill <= row.skill_upper
+        assert row.n == len(part)
+    assert result.best_baseline in baselines
+
+
+def test_surface_is_monotone_on_a_dense_grid(result: BacktestResult) -> None:
+    assert result.monotonicity_violations == 0
+    assert result.grid_points >= len(result.folds) * 49 * 30
+
+
+def test_metrics_cover_every_breakdown(result: BacktestResult) -> None:
+    scopes = set(result.metrics["scope"])
+    assert {"overall", "horizon_days", "threshold", "symbol", "vol_regime"} <= scopes
+    overall = result.metrics[result.metrics["scope"] == "overall"]
+    assert set(overall["model"]) == set(result.models)
+    assert np.isfinite(overall[["brier", "log_loss", "ece"]].to_numpy()).all()
+
+
+def test_report_files(result: BacktestResult, tmp_path: Path) -> None:
+    written = write_backtest(result, tmp_path / "out", command="downside backtest ...")
+    names = {p.name for p in written}
+    expected = {"metrics.csv", "metrics.json", "skill.csv", "skill.json", "folds.csv"}
+    assert expected | {"summary.md", "predictions.parquet"} <= names
+    for png in ("reliability.png", "skill_by_horizon.png", "brier_by_fold.png"):
+        data = (tmp_path / "out" / png).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5_000
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Verdict" in summary and "downside backtest ..." in summary
+    assert "0 violations" in summary
+    for h in ("1 d", "7 d", "14 d"):
+        assert f"| {h} |" in summary
+    assert len(pd.read_csv(tmp_path / "out" / "skill.csv")) == len(result.skill)
+
+
+def test_window_must_be_ordered(home: Path) -> None:
+    settings = load_settings({"home": home / "home"})
+    spec = load_spec(home / "spec.toml", home)
+    with pytest.raises(PredictionInputError, match="end 2023-01-01 is before start 2023-06-01"):
+        run_backtest(
+            spec, FeatureStore.from_settings(settings), start="2023-06-01", end="2023-01-01"
+        )
+
+
+def test_cli_backtest(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOWNSIDE_HOME", str(home / "home"))
+    out = tmp_path / "report"
+    args = ["backtest", "--spec", str(home / "spec.toml"), "--symbols", "BTC"]
+    args += ["--start", "2023-05-01", "--end", "2023-12-31", "--out", str(out), "--n-boot", "20"]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+    assert "Brier skill vs baselines" in run.output
+    assert (out / "summary.md").is_file()
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert set(preds["symbol"]) == {"BTC"}
+
+    bad = CliRunner().invoke(
+        app, [*args[:5], "--start", "2023-12-31", "--end", "2023-01-01", "--out", str(out)]
+    )
+    assert bad.exit_code == 2
+    assert "is before start" in bad.output
