@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: quickstart test lint typecheck format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet \
-		-e ".[postgres]" --group dev
+		-e ".[postgres,exchanges]" --group dev
 	touch $(STAMP)
 
 quickstart: $(STAMP)

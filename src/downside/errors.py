@@ -22,6 +22,8 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     │   └── PromotionRefusedError           the challenger does not beat the champion
     └── SourceError (RuntimeError)          a live source failed
         ├── RateLimitedError                 HTTP 429 or exhausted weight, after retries
+        ├── SourceTimeoutError (TimeoutError) no answer within the timeout, after retries
+        ├── RequestRejectedError (ValueError) HTTP 4xx: the source refused the request
         └── PayloadError (ValueError)        a response did not have the expected shape
 
 Messages say what is wrong, what was expected, what was received and how to fix it.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class DownsideError(Exception):
@@ -212,11 +215,49 @@ class PromotionRefusedError(TrackingError):
 
 
 class SourceError(DownsideError, RuntimeError):
-    """A live data source failed after retries."""
+    """A live data source failed after retries.
+
+    Attributes:
+        source: connector name (``binance_usdm``, ``fred``, ...), where known.
+        url: the request URL with API keys redacted, where known.
+        status: HTTP status of the last answer, where there was one.
+        attempts: requests made before giving up, where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        self.source = source
+        self.url = url
+        self.status = status
+        self.attempts = attempts
+        super().__init__(message)
 
 
 class RateLimitedError(SourceError):
-    """The source kept answering HTTP 429 or reported its weight exhausted."""
+    """The source kept answering HTTP 429 or reported its weight exhausted.
+
+    Attributes:
+        retry_after_s: the wait the source asked for last, where it said.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **fields: Any) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, **fields)
+
+
+class SourceTimeoutError(SourceError, TimeoutError):
+    """The source did not answer within the timeout, after retries."""
+
+
+class RequestRejectedError(SourceError, ValueError):
+    """The source refused the request (HTTP 4xx other than 429): bad symbol, series or key."""
 
 
 class PayloadError(SourceError, ValueError):

@@ -1,6 +1,8 @@
 """The `downside` command line."""
 
+from downside.cli import _backtest as _backtest
 from downside.cli import _commands as _commands
+from downside.cli import _update as _update
 from downside.cli._app import app
 
 

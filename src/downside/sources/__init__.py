@@ -1,4 +1,8 @@
-"""Sources: readers of raw tables in the canonical schema (files, simulator, live)."""
+"""Sources: readers of raw tables in the canonical schema (files, simulator, live).
+
+Live connectors (Binance, ccxt exchanges, FRED, Farside, DefiLlama, CoinGlass) are in
+:mod:`downside.sources.live`.
+"""
 
 from downside.sources._files import RawFile, read_files
 from downside.sources._schema import TABLES, TableSpec

@@ -9,9 +9,11 @@ from downside.store._report import REPORT_COLUMNS, IngestReport, TableIngest
 from downside.store._rules import PublicationRule, PublicationRules
 from downside.store._stitch import PRICE_COLUMNS, SPAN_COLUMNS
 from downside.store._store import PAUSE_BEFORE_SWITCH_ENV, Store
+from downside.store._update import CHECKPOINT_NAME, SeriesUpdate, UpdateReport, update
 from downside.store._validate import NAME_PATTERN, check_name
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "NAME_PATTERN",
     "PAUSE_BEFORE_SWITCH_ENV",
     "PRICE_COLUMNS",
@@ -20,7 +22,10 @@ __all__ = [
     "IngestReport",
     "PublicationRule",
     "PublicationRules",
+    "SeriesUpdate",
     "Store",
     "TableIngest",
+    "UpdateReport",
     "check_name",
+    "update",
 ]
