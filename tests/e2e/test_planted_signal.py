@@ -1,8 +1,8 @@
 """A model trained on the simulated market finds the planted leverage signal.
 
 Out of sample (purged walk-forward folds over the last simulated year), the drawdown
-surface must beat the volatility-only logistic baseline in Brier score by 1.5%
-(measured at seed 11: 2.05%, Brier 0.0947 vs 0.0967 over 25,500 rows).
+surface must beat the volatility-only logistic baseline in Brier score by 4% (measured
+at seed 11 with the shipped drawdown spec: 5.9%, Brier 0.0910 vs 0.0967 over 25,500 rows).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from downside.sources import simulate_market
 from downside.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-MIN_SKILL = 0.015
-"""Required Brier skill of the model over the volatility-only baseline (1.5%)."""
+MIN_SKILL = 0.04
+"""Required Brier skill of the model over the volatility-only baseline (4%)."""
 
 
 @pytest.mark.slow

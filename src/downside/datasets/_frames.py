@@ -33,7 +33,15 @@ from downside.targets._validate import check_keys
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_.\-]+$")
 """Feature columns are named ``<family>.<name>``, e.g. ``leverage.oi_change_7d``."""
 
-DRAWDOWN_COLUMNS = ("symbol", "asof", "threshold", "horizon_days", "z_distance", "sigma_daily")
+DRAWDOWN_COLUMNS = (
+    "symbol",
+    "asof",
+    "threshold",
+    "horizon_days",
+    "z_distance",
+    "sigma_daily",
+    "sigma_parkinson",
+)
 SUPPORT_COLUMNS = (
     "symbol",
     "asof",
@@ -47,6 +55,7 @@ SUPPORT_COLUMNS = (
     "touches",
     "age_days",
     "sigma_daily",
+    "sigma_parkinson",
 )
 LABEL_COLUMNS = ("label", "label_end")
 
@@ -120,7 +129,8 @@ def drawdown_frame(
 ) -> pd.DataFrame:
     """The drawdown training frame: features stacked over (threshold, horizon).
 
-    ``sigma_daily`` is the EWMA volatility known at ``asof`` and
+    ``sigma_daily`` is the EWMA volatility known at ``asof`` (``sigma_parkinson`` the
+    range-based one, for the baselines) and
     ``z_distance = ln(1 - threshold) / (sigma_daily * sqrt(horizon_days))``: negative,
     closer to 0 meaning the drawdown is more likely.
 
@@ -144,7 +154,7 @@ def drawdown_frame(
     feats, names = _features(features)
     spine = feats[["symbol", "asof"]]
     labels = drawdown_labels(prices, spine, thresholds, horizons_days, freq=freq)
-    sigma = reference(prices, spine)[["symbol", "asof", "sigma_ewma"]]
+    sigma = reference(prices, spine)[["symbol", "asof", "sigma_ewma", "sigma_parkinson"]]
     frame = labels.merge(sigma, on=["symbol", "asof"], how="left", validate="many_to_one")
     frame = frame.merge(feats, on=["symbol", "asof"], how="left", validate="many_to_one")
     frame["sigma_daily"] = frame["sigma_ewma"]
@@ -217,7 +227,7 @@ def support_frame(
     labels = support_break_labels(
         prices, levels[["symbol", "asof", "level"]], horizons_days, rule, freq=freq
     )
-    sigma = reference(prices, spine)[["symbol", "asof", "sigma_ewma"]]
+    sigma = reference(prices, spine)[["symbol", "asof", "sigma_ewma", "sigma_parkinson"]]
     frame = levels.merge(labels, on=["symbol", "asof", "level"], how="left", validate="1:m")
     frame = frame.merge(sigma, on=["symbol", "asof"], how="left", validate="many_to_one")
     frame = frame.merge(feats, on=["symbol", "asof"], how="left", validate="many_to_one")
