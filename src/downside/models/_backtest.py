@@ -380,7 +380,7 @@ def summary_markdown(result: BacktestResult, *, command: str | None = None) -> s
         f"- Symbols: {', '.join(spec.symbols)}; out-of-sample as-of days "
         f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}; {n_folds} purged walk-forward "
         f"folds ({spec.scheme}, test windows of {spec.test_days} days, embargo "
-        f"{spec.embargo_days} day(s)); {len(preds):,} forecasts, event rate "
+        f"{spec.embargo_days:g} day(s)); {len(preds):,} forecasts, event rate "
         f"{preds['label'].mean():.3f}.",
         "- Every fold trains only on labels known before its test window; the model uses the "
         "spec's fixed parameters (nothing is tuned on this window).",
