@@ -105,3 +105,66 @@ def make_prices(
 @pytest.fixture
 def prices_factory() -> PriceFactory:
     return make_prices
+
+
+TINY_TREES = 60
+"""Boosting rounds of the models trained once per session for API, CLI, serving, report
+and notebook tests (the shipped specs use 300)."""
+
+
+def write_tiny_specs(target: Path) -> Path:
+    """Copies of the shipped specs with ``TINY_TREES`` rounds, written to ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("drawdown", "support"):
+        text = (REPO / "models" / f"{name}.toml").read_text(encoding="utf-8")
+        lines = [
+            f"n_estimators = {TINY_TREES}" if line.startswith("n_estimators") else line
+            for line in text.splitlines()
+        ]
+        (target / f"{name}.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DOWNSIDE_HOME holding the simulated market and both models trained and
+    registered as champions (no tuning, one scoring fold, ``TINY_TREES`` rounds,
+    single-threaded); built once per session, about a minute. Never write to it: use
+    ``trained_env``, which works on a copy."""
+    from downside import api
+    from downside.config import load_settings
+    from downside.features import FeatureStore
+    from downside.sources import simulate_market
+    from downside.store import Store
+
+    base = tmp_path_factory.mktemp("trained")
+    home = base / "downside"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        mp.setenv("XDG_CONFIG_HOME", str(base / ".config"))
+        mp.setenv("DOWNSIDE_HOME", str(home))
+        for var in ("DOWNSIDE_TRACKING_URI", "DOWNSIDE_REGISTRY_URI", "MLFLOW_TRACKING_URI"):
+            mp.delenv(var, raising=False)
+        settings = load_settings({"home": home, "model_dir": write_tiny_specs(base / "specs")})
+        sim = simulate_market(base / "market", seed=settings.seed)
+        Store.from_settings(settings).ingest_files(sim.out_dir)
+        FeatureStore.from_settings(settings).build()
+        for name in ("drawdown", "support"):
+            api.train(name, trials=0, folds=1, settings=settings)
+    return home
+
+
+@pytest.fixture
+def trained_env(trained_home: Path, isolated_env: Path) -> Path:
+    """This test's DOWNSIDE_HOME as a copy of ``trained_home`` (store, features, registry);
+    the model artifacts stay where the session wrote them (read only)."""
+    import shutil
+
+    shutil.copytree(trained_home, isolated_env)
+    return isolated_env
+
+
+@pytest.fixture(scope="session")
+def simulated_market(trained_home: Path) -> Path:
+    """The folder of simulated table files ingested into ``trained_home``."""
+    return trained_home.parent / "market"

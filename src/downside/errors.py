@@ -172,7 +172,8 @@ class StaleDataError(DownsideError, ValueError):
         shown = ", ".join(f"{name} ({age:.0f} h old)" for name, age in worst)
         super().__init__(
             f"inputs at {asof} are stale: {len(self.stale)} feature(s) older than their TTL: "
-            f"{shown}. Run `downside update` or ingest newer files, or pass an earlier asof"
+            f"{shown}. Run `downside update` or ingest newer files, pass an earlier asof, or "
+            "pass allow_stale=True (CLI: --allow-stale) to answer with them treated as missing"
         )
 
 

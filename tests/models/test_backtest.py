@@ -113,9 +113,11 @@ def test_report_files(result: BacktestResult, tmp_path: Path) -> None:
     assert expected | {"summary.md", "predictions.parquet"} <= names
     for png in ("reliability.png", "skill_by_horizon.png", "brier_by_fold.png"):
         data = (tmp_path / "out" / png).read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 5_000
+        assert data.startswith(b"\x89PNG")
+        assert len(data) > 5_000
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "## Verdict" in summary and "downside backtest ..." in summary
+    assert "## Verdict" in summary
+    assert "downside backtest ..." in summary
     assert "0 violations" in summary
     for h in ("1 d", "7 d", "14 d"):
         assert f"| {h} |" in summary

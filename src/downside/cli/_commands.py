@@ -234,48 +234,85 @@ def models_promote(
     )
 
 
+MAX_SCREEN_KEYS = 3
+"""Above this many (symbol, as-of) pairs the CLI shows a long table instead of grids."""
+
+MAX_SCREEN_ROWS = 60
+"""Rows shown on screen at most; --out writes all of them."""
+
+
+def _drivers_table(frame: pd.DataFrame, key: list[str], title: str, pct: tuple[str, ...]) -> None:
+    columns = [*key, "probability", "baseline_probability", *FAMILY_COLUMNS, "leading_driver"]
+    shown = frame[columns].head(MAX_SCREEN_ROWS)
+    show(shown, title, pct=pct)
+    if len(frame) > len(shown):
+        console.print(f"... {len(frame) - len(shown):,} more rows; write them all with --out")
+
+
+def _stale_note(frame: pd.DataFrame) -> None:
+    stale = sorted({n for v in frame["stale_features"] for n in str(v).split(",") if n})
+    if stale:
+        console.print(
+            f"[yellow]stale inputs (older than their TTL, treated as missing):[/] "
+            f"{', '.join(stale)}"
+        )
+
+
 @predict_app.command("drawdown")
 @handle_errors
 def predict_drawdown(
-    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")],
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. BTC,ETH.")],
     asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
     asof_from: Annotated[str | None, typer.Option(help="Batch: first as-of date.")] = None,
     asof_to: Annotated[str | None, typer.Option(help="Batch: last as-of date.")] = None,
     thresholds: Annotated[str | None, typer.Option(help="Percent, e.g. 5,10,20.")] = None,
     horizons: Annotated[str | None, typer.Option(help="Days, e.g. 1,7,30.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write .parquet or .csv.")] = None,
+    allow_stale: Annotated[
+        bool, typer.Option(help="Answer with stale inputs treated as missing.")
+    ] = False,
+    alias: Annotated[str, typer.Option(help="Registry alias of the model.")] = "champion",
 ) -> None:
-    """P(drawdown >= X% within H days)."""
+    """P(drawdown >= X% within H days), with the baseline and the driver contributions."""
     when: object = asof
     if asof_from or asof_to:
         if not (asof_from and asof_to) or asof:
             raise typer.BadParameter("use --asof, or both --asof-from and --asof-to")
         when = pd.date_range(asof_from, asof_to, freq="D", tz="UTC")
-    fc = api.Forecaster.load(support_uri=None)
+        if len(when) == 0:
+            raise typer.BadParameter(f"no day between {asof_from} and {asof_to}")
+    fc = api.Forecaster.load(support_uri=None, alias=alias)
     frame = fc.predict_drawdown(
-        [s.strip() for s in symbols.split(",")],
+        [s.strip() for s in symbols.split(",") if s.strip()],
         asof=when,
         thresholds=_floats(thresholds, scale=0.01),
         horizons=_floats(horizons),
+        allow_stale=allow_stale,
     )
     if out:
         write_out(frame, out)
-    else:
-        show(
-            frame[
-                [
-                    "asof",
-                    "symbol",
-                    "threshold",
-                    "horizon_days",
-                    "probability",
-                    "baseline_probability",
-                    *FAMILY_COLUMNS,
-                ]
-            ],
-            "P(drawdown)",
-            pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS),
+        return
+    keys = frame[["symbol", "asof"]].drop_duplicates()
+    pct = ("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS)
+    if len(keys) <= MAX_SCREEN_KEYS:
+        for (symbol, at), part in frame.groupby(["symbol", "asof"], sort=True):
+            grid = part.pivot_table(index="threshold", columns="horizon_days", values="probability")
+            grid.index = [f">= {100 * x:g}%" for x in grid.index]
+            grid.columns = [f"{h:g}d" for h in grid.columns]
+            show(
+                grid.reset_index(names="drawdown"),
+                f"{symbol} as of {at:%Y-%m-%d %H:%M} UTC: P(drawdown within H days)",
+                pct=tuple(grid.columns),
+            )
+        _drivers_table(
+            frame,
+            ["symbol", "threshold", "horizon_days"],
+            "Baseline and driver contributions (probability points)",
+            pct,
         )
+    else:
+        _drivers_table(frame, ["asof", "symbol", "threshold", "horizon_days"], "P(drawdown)", pct)
+    _stale_note(frame)
 
 
 @predict_app.command("support")
@@ -288,28 +325,47 @@ def predict_support(
     horizons: Annotated[str | None, typer.Option(help="Days, e.g. 7,14.")] = None,
     asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write .parquet or .csv.")] = None,
+    allow_stale: Annotated[
+        bool, typer.Option(help="Answer with stale inputs treated as missing.")
+    ] = False,
+    alias: Annotated[str, typer.Option(help="Registry alias of the model.")] = "champion",
 ) -> None:
-    """P(support level breaks within H days)."""
-    fc = api.Forecaster.load(drawdown_uri=None)
+    """P(a support level breaks within H days): a daily close below it."""
+    fc = api.Forecaster.load(drawdown_uri=None, alias=alias)
     frame = fc.predict_support_break(
-        symbol, levels=_floats(levels), horizons=_floats(horizons), asof=asof
+        symbol,
+        levels=_floats(levels),
+        horizons=_floats(horizons),
+        asof=asof,
+        allow_stale=allow_stale,
     )
     if out:
         write_out(frame, out)
-    else:
-        show(
-            frame[
-                [
-                    "asof",
-                    "symbol",
-                    "level",
-                    "level_type",
-                    "horizon_days",
-                    "probability",
-                    "baseline_probability",
-                    *FAMILY_COLUMNS,
-                ]
-            ],
-            "P(support break)",
-            pct=("probability", "baseline_probability", *FAMILY_COLUMNS),
-        )
+        return
+    at = frame["asof"].iloc[0]
+    price = frame["ref_close"].iloc[0]
+    grid = frame.pivot_table(index="level", columns="horizon_days", values="probability")
+    grid = grid.sort_index(ascending=False)
+    types = frame.drop_duplicates("level").set_index("level")["level_type"]
+    table = pd.DataFrame(
+        {
+            "level": [f"{v:,.2f}" for v in grid.index],
+            "type": [str(types[v]) for v in grid.index],
+            "below price": [f"{100 * (1 - v / price):.1f}%" for v in grid.index],
+        }
+    )
+    for h in grid.columns:
+        table[f"{h:g}d"] = grid[h].to_numpy()
+    show(
+        table,
+        f"{frame['symbol'].iloc[0]} as of {at:%Y-%m-%d %H:%M} UTC (last close {price:,.2f}): "
+        "P(close below the level within H days)",
+        pct=tuple(f"{h:g}d" for h in grid.columns),
+    )
+    _drivers_table(
+        frame,
+        ["level", "level_type", "horizon_days"],
+        "Baseline and driver contributions (probability points)",
+        ("probability", "baseline_probability", *FAMILY_COLUMNS),
+    )
+    _stale_note(frame)

@@ -24,6 +24,16 @@ from downside.evaluation._metrics import (
     log_loss,
     reliability_table,
 )
+from downside.evaluation._plots import (
+    FAMILY_COLORS,
+    ReportSection,
+    contribution_bars,
+    drawdown_history,
+    realized_drawdown,
+    support_chart,
+    surface_heatmap,
+    write_html_report,
+)
 from downside.evaluation._report import (
     fold_chart,
     reliability_diagram,
@@ -33,22 +43,30 @@ from downside.evaluation._report import (
 
 __all__ = [
     "BREAKDOWN_METRICS",
+    "FAMILY_COLORS",
     "RELIABILITY_COLUMNS",
     "VOL_REGIME",
     "BootstrapInterval",
+    "ReportSection",
     "block_bootstrap_ci",
     "block_indices",
     "breakdown",
     "brier_score",
     "brier_skill",
+    "contribution_bars",
+    "drawdown_history",
     "expected_calibration_error",
     "fold_chart",
     "grid_frame",
     "log_loss",
     "monotonicity_violations",
+    "realized_drawdown",
     "reliability_diagram",
     "reliability_table",
     "skill_chart",
+    "support_chart",
+    "surface_heatmap",
     "volatility_regime",
     "write_backtest_report",
+    "write_html_report",
 ]

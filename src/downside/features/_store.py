@@ -177,6 +177,8 @@ class FeatureStore:
         self.daily_venues = tuple(daily_venues)
         self.hourly_venues = tuple(hourly_venues)
         self._groups = plan_groups(definitions.definitions)
+        self._definitions_hash = definitions.hash
+        self._resolved: dict[tuple[str, ...] | None, list[str]] = {}
         self._key: str | None = None
         self._indexes: list[_GroupIndex] = []
         self._slots: dict[str, tuple[int, int]] = {}
@@ -216,7 +218,7 @@ class FeatureStore:
             [
                 CACHE_FORMAT,
                 self.store.version,
-                self.definitions.hash,
+                self._definitions_hash,
                 self.daily_venues,
                 self.hourly_venues,
             ]
@@ -419,11 +421,17 @@ class FeatureStore:
         )
 
     def _resolve(self, features: Sequence[str] | None) -> list[str]:
-        if features is None:
-            return list(self.definitions.names)
         if isinstance(features, str):
             features = [features]
-        return [d.name for d in self.definitions.select(list(features))]
+        key = None if features is None else tuple(features)
+        names = self._resolved.get(key)
+        if names is None:
+            if key is None:
+                names = list(self.definitions.names)
+            else:
+                names = [d.name for d in self.definitions.select(list(key))]
+            self._resolved[key] = names
+        return list(names)
 
     def _gather(
         self,

@@ -4,7 +4,7 @@ The only layer that imports mlflow.
 """
 
 from downside.tracking._client import connect, experiment_id
-from downside.tracking._load import load_predictor
+from downside.tracking._load import ModelSource, load_predictor, resolve_model, run_artifact
 from downside.tracking._pyfunc import DownsideModel, answer
 from downside.tracking._registry import (
     CHALLENGER,
@@ -22,6 +22,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "DownsideModel",
+    "ModelSource",
     "Promotion",
     "TrainResult",
     "TrialLogger",
@@ -32,6 +33,8 @@ __all__ = [
     "list_versions",
     "load_predictor",
     "promote",
+    "resolve_model",
+    "run_artifact",
     "train_spec",
     "tune",
     "tune_spec",

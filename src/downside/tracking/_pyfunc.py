@@ -14,6 +14,19 @@ horizon_days   double    empty = the trained grid
 
 The model reads features from the point-in-time store configured by the serving
 process's settings (``DOWNSIDE_HOME`` or ``downside.toml``), as of each row's time.
+Rows that name every grid value get exactly those answers; rows that leave
+``threshold``/``level`` or ``horizon_days`` empty get the trained grid (detected
+supports). The answer has the columns of :meth:`downside.models.Predictor.predict`
+(``asof`` as ISO text): probability, baseline, family points, ``stale_features``.
+A request at a time where inputs the model uses are stale fails with the
+:class:`~downside.errors.StaleDataError` message (features and ages); serving never
+answers from stale inputs silently.
+
+Example, against ``mlflow models serve -m models:/downside-drawdown@champion``::
+
+    curl -s http://127.0.0.1:5000/invocations -H 'Content-Type: application/json' -d '
+      {"dataframe_split": {"columns": ["symbol", "asof", "threshold", "horizon_days"],
+                           "data": [["BTC", "2025-01-15T00:00:00Z", 0.1, 7]]}}'
 """
 
 from __future__ import annotations
