@@ -5,7 +5,10 @@
 Measures: ingest of the data folder, full feature build (all groups, cache written),
 cache load by a fresh FeatureStore, and as-of retrieval throughput of ``get_features``
 for all features on a spine of N rows (random symbols and microsecond as-of times in
-random order, and a sorted hourly grid), plus peak resident memory. Prints a table and
+random order, and a sorted hourly grid), plus the peak resident memory of the process
+after each phase (it never decreases, so each value is the peak so far). Times are
+wall-clock, with the CPU time of the process beside them; the load average before and
+after is recorded, since the machine may be shared. Prints a table and
 writes JSON to ``benchmarks/results/``.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -29,11 +33,13 @@ from downside.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _peak_mb() -> float:
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _feature_store(store: Store) -> FeatureStore:
+def feature_store(store: Store) -> FeatureStore:
+    """The feature store of the repository's ``features/`` over ``store``."""
     return FeatureStore(
         store,
         load_definitions(ROOT / "features"),
@@ -42,7 +48,8 @@ def _feature_store(store: Store) -> FeatureStore:
     )
 
 
-def _random_spine(symbols: list[str], rows: int, seed: int) -> pd.DataFrame:
+def random_spine(symbols: list[str], rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` random (symbol, asof) pairs: as-of times to the microsecond, 2016 to mid-2025."""
     rng = np.random.default_rng(seed)
     low = pd.Timestamp("2016-01-01", tz="UTC").value // 1000
     high = pd.Timestamp("2025-07-01", tz="UTC").value // 1000
@@ -54,7 +61,8 @@ def _random_spine(symbols: list[str], rows: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _grid_spine(symbols: list[str], rows: int) -> pd.DataFrame:
+def grid_spine(symbols: list[str], rows: int) -> pd.DataFrame:
+    """Every symbol on an hourly grid ending 2025-07-01, symbol-major (sorted), ``rows`` rows."""
     per_symbol = -(-rows // len(symbols))
     times = pd.date_range(end="2025-07-01", periods=per_symbol, freq="h", tz="UTC").as_unit("us")
     spine = pd.DataFrame(
@@ -66,16 +74,38 @@ def _grid_spine(symbols: list[str], rows: int) -> pd.DataFrame:
     return spine.iloc[:rows].reset_index(drop=True)
 
 
-def _timed(features: FeatureStore, spine: pd.DataFrame, repeat: int) -> tuple[float, int]:
-    runs = []
-    width = 0
+class Stopwatch:
+    """Wall-clock and CPU seconds of a block; CPU time (this process, all threads) is
+    what a busy shared machine disturbs least."""
+
+    wall = 0.0
+    cpu = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def _timed(
+    features: FeatureStore, spine: pd.DataFrame, repeat: int
+) -> tuple[float, float, int, float]:
+    """Median wall and CPU seconds of ``get_features`` (all features), output width and
+    the share of non-NaN cells."""
+    walls, cpus = [], []
+    width, filled = 0, 0.0
     for _ in range(repeat):
-        start = time.perf_counter()
-        out = features.get_features(spine)
-        runs.append(time.perf_counter() - start)
+        with Stopwatch() as clock:
+            out = features.get_features(spine)
+        walls.append(clock.wall)
+        cpus.append(clock.cpu)
         width = out.shape[1] - 2
+        filled = float(np.mean([out[name].notna().mean() for name in out.columns[2:]]))
         del out
-    return statistics.median(runs), width
+    return statistics.median(walls), statistics.median(cpus), width, filled
 
 
 def main() -> None:
@@ -84,31 +114,45 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    results: dict[str, float | int | str] = {"rows": args.rows, "data": str(args.data)}
+    results: dict[str, float | int | str] = {
+        "rows": args.rows,
+        "data": str(args.data),
+        "cpus": os.cpu_count() or 0,
+        "load_avg_1m_before": os.getloadavg()[0],
+    }
     with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
         store = Store(Path(tmp) / "store")
-        start = time.perf_counter()
-        store.ingest_files(args.data)
-        results["ingest_s"] = time.perf_counter() - start
-        features = _feature_store(store)
-        start = time.perf_counter()
-        features.build()
-        results["build_s"] = time.perf_counter() - start
-        fresh = _feature_store(store)
-        start = time.perf_counter()
-        symbols = fresh.symbols()
-        results["cache_load_s"] = time.perf_counter() - start
+        with Stopwatch() as clock:
+            report = store.ingest_files(args.data)
+        results["ingest_s"], results["ingest_cpu_s"] = clock.wall, clock.cpu
+        results["raw_rows"] = sum(t.rows_read for t in report.tables)
+        results["raw_tables"] = len(report.tables)
+        results["peak_rss_after_ingest_mb"] = peak_rss_mb()
+        features = feature_store(store)
+        with Stopwatch() as clock:
+            features.build()
+        results["build_s"], results["build_cpu_s"] = clock.wall, clock.cpu
+        results["peak_rss_after_build_mb"] = peak_rss_mb()
+        fresh = feature_store(store)
+        with Stopwatch() as clock:
+            symbols = fresh.symbols()
+        results["cache_load_s"], results["cache_load_cpu_s"] = clock.wall, clock.cpu
         results["features"] = len(fresh.definitions)
+        results["symbols"] = len(symbols)
         for label, spine in (
-            ("random", _random_spine(symbols, args.rows, 0)),
-            ("hourly_grid", _grid_spine(symbols, args.rows)),
+            ("random", random_spine(symbols, args.rows, 0)),
+            ("hourly_grid", grid_spine(symbols, args.rows)),
         ):
-            seconds, width = _timed(fresh, spine, args.repeat)
+            seconds, cpu, width, filled = _timed(fresh, spine, args.repeat)
             results[f"{label}_s"] = seconds
             results[f"{label}_rows_per_s"] = args.rows / seconds
+            results[f"{label}_cpu_s"] = cpu
+            results[f"{label}_rows_per_cpu_s"] = args.rows / cpu
+            results[f"{label}_non_nan_share"] = filled
             results["output_columns"] = width
         results["output_mb"] = args.rows * int(results["output_columns"]) * 8 / 2**20
-        results["peak_rss_mb"] = _peak_mb()
+        results["peak_rss_mb"] = peak_rss_mb()
+    results["load_avg_1m_after"] = os.getloadavg()[0]
     print(f"{'measure':<28}{'value':>16}")
     for key, value in results.items():
         shown = f"{value:,.3f}" if isinstance(value, float) else str(value)

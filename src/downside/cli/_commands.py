@@ -151,8 +151,22 @@ def features_export(
     if freq not in ("1d", "1h"):
         raise typer.BadParameter(f"--freq must be 1d or 1h, got {freq!r}")
     fs = FeatureStore.from_settings(load_settings())
-    frame = fs.export([s.strip().upper() for s in symbols.split(",")], start, end, freq)  # type: ignore[arg-type]
+    bounds = (_utc_option("--start", start), _utc_option("--end", end))
+    frame = fs.export([s.strip().upper() for s in symbols.split(",")], *bounds, freq)  # type: ignore[arg-type]
     write_out(frame, out)
+
+
+def _utc_option(name: str, value: str) -> pd.Timestamp:
+    """A date or time option as a UTC timestamp; a time without offset is read as UTC."""
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{name} must be a date or time such as 2024-01-01 or 2024-01-01T06:00Z, got {value!r}"
+        ) from exc
+    if ts is pd.NaT:
+        raise typer.BadParameter(f"{name} must be a date or time, got {value!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 @app.command()

@@ -420,6 +420,9 @@ class Store:
     def ingest(self, tables: Mapping[str, pd.DataFrame], *, origin: str) -> IngestReport:
         """Validate and upsert raw tables (keyed by table name), atomically.
 
+        A table with no rows (but the canonical columns) is valid and changes nothing:
+        it is reported with 0 rows read and an ``empty_table`` warning.
+
         Args:
             tables: canonical table name -> frame with ``ts``, keys and value columns.
             origin: label for problems and the report (``simulated``, ``binance``, ...).
@@ -438,6 +441,8 @@ class Store:
 
     def ingest_files(self, directory: Path) -> IngestReport:
         """Read ``<table>.parquet|csv`` files from ``directory`` and ingest them in one go.
+
+        A file with a header but no rows is valid and changes nothing (see :meth:`ingest`).
 
         Raises:
             SchemaError: unreadable or unknown files, or rows breaking a rule (every
@@ -492,7 +497,7 @@ class Store:
         for key in keys:
             values = frame[key].to_numpy()
             same_series[1:] &= values[1:] == values[:-1]
-        same_series[0] = False
+        same_series[:1] = False  # the first row has no predecessor (and an empty table none)
         earlier = (available.diff() < pd.Timedelta(0)).to_numpy(dtype=bool) & same_series
         before_event = (available < frame["event_ts"]).to_numpy(dtype=bool)
         bad = earlier | before_event | available.isna().to_numpy(dtype=bool)

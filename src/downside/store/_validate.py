@@ -142,7 +142,9 @@ def validate(
     ``misaligned_ts``, ``non_positive_prices``, ``negative_values``, ``high_below_low``,
     ``open_close_outside_range``. Open or close outside ``[low, high]`` by at most
     ``ohlc_tolerance`` (relative) is a warning, ``open_close_within_tolerance``, not a
-    problem: aggregate venues (CryptoQuant) carry such rows and they are kept.
+    problem: aggregate venues (CryptoQuant) carry such rows and they are kept. A table
+    with the canonical columns and no rows is valid (it changes nothing) and gets the
+    warning ``empty_table``.
 
     Args:
         table: canonical table name.
@@ -200,6 +202,19 @@ def validate(
                 tuple(repeated),
             )
         )
+        return found
+    if frame.empty:
+        # no value can break a rule; the dtypes of an empty column (a header-only CSV
+        # reads as text) say nothing, so only the columns are checked
+        if not found.problems:
+            found.warnings.append(
+                Problem(
+                    source,
+                    "empty_table",
+                    0,
+                    f"table {table} has the expected columns but no rows; it changes nothing",
+                )
+            )
         return found
     usable = {c for c in spec.all_columns if c in columns}
     if "ts" in usable:
@@ -367,8 +382,11 @@ def normalize(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         of :data:`downside.sources.TABLES`, with a fresh ``RangeIndex``.
     """
     spec = TABLES[table]
+    ts = frame["ts"]
     data: dict[str, pd.Series] = {
-        "event_ts": frame["ts"].dt.tz_convert("UTC").astype(TS_DTYPE),
+        "event_ts": (
+            pd.Series([], dtype=TS_DTYPE) if ts.empty else ts.dt.tz_convert("UTC").astype(TS_DTYPE)
+        ),
     }
     for key in spec.keys:
         data[key] = frame[key].astype("str")
