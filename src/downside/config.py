@@ -17,6 +17,9 @@ Environment variables (all optional):
 ``DOWNSIDE_TRACKING_URI``      MLflow tracking URI (default: SQLite in home)
 ``DOWNSIDE_REGISTRY_URI``      MLflow registry URI (default: tracking URI)
 ``DOWNSIDE_OPTUNA_STORAGE``    Optuna storage URL (default: SQLite in home)
+``DOWNSIDE_OPTUNA_HEARTBEAT``  seconds between heartbeats of a running trial (10)
+``DOWNSIDE_OPTUNA_GRACE``      seconds without heartbeat before a trial counts
+                               as dead, is marked FAIL and re-queued (30)
 ``DOWNSIDE_FEATURE_DIR``       folder of feature definitions
 ``DOWNSIDE_MODEL_DIR``         folder of model specs
 ``DOWNSIDE_LOCK_TIMEOUT``      seconds an ingest waits for the store lock
@@ -76,6 +79,8 @@ class Settings:
     feature_dir: Path | None = None
     model_dir: Path | None = None
     lock_timeout_s: float = 600.0
+    optuna_heartbeat_s: int = 10
+    optuna_grace_s: int = 30
     daily_venues: tuple[str, ...] = DEFAULT_DAILY_VENUES
     hourly_venues: tuple[str, ...] = DEFAULT_HOURLY_VENUES
     etf_flow_publication_hour_utc: int = 12
@@ -118,6 +123,8 @@ _ENV: dict[str, str] = {
     "DOWNSIDE_FEATURE_DIR": "feature_dir",
     "DOWNSIDE_MODEL_DIR": "model_dir",
     "DOWNSIDE_LOCK_TIMEOUT": "lock_timeout_s",
+    "DOWNSIDE_OPTUNA_HEARTBEAT": "optuna_heartbeat_s",
+    "DOWNSIDE_OPTUNA_GRACE": "optuna_grace_s",
 }
 
 
@@ -136,10 +143,17 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
             if value < 0:
                 raise ValueError("must be >= 0")
             return value
-        if name in {"etf_flow_publication_hour_utc", "seed"}:
+        if name in {
+            "etf_flow_publication_hour_utc",
+            "seed",
+            "optuna_heartbeat_s",
+            "optuna_grace_s",
+        }:
             value = int(raw)
             if name == "etf_flow_publication_hour_utc" and not 0 <= value <= 23:
                 raise ValueError("must be an hour 0..23")
+            if name.startswith("optuna_") and value < 1:
+                raise ValueError("must be >= 1 second")
             return value
         if name in {"daily_venues", "hourly_venues"}:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
@@ -180,4 +194,11 @@ def load_settings(
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw, "arguments")
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.optuna_grace_s <= settings.optuna_heartbeat_s:
+        raise ConfigError(
+            f"optuna_grace_s={settings.optuna_grace_s} must exceed optuna_heartbeat_s="
+            f"{settings.optuna_heartbeat_s}: otherwise live trials are declared dead; "
+            "raise DOWNSIDE_OPTUNA_GRACE (a few heartbeats is typical)"
+        )
+    return settings

@@ -164,7 +164,7 @@ def _utc_option(name: str, value: str) -> pd.Timestamp:
         raise typer.BadParameter(
             f"{name} must be a date or time such as 2024-01-01 or 2024-01-01T06:00Z, got {value!r}"
         ) from exc
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise typer.BadParameter(f"{name} must be a date or time, got {value!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 

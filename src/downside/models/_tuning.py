@@ -6,11 +6,20 @@ Interrupted studies resume: a heartbeat marks trials of dead workers FAILED afte
 grace period and :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` re-queues their
 parameters, so no trial is lost, none stays RUNNING, and the budget counts finished
 (complete or pruned) trials only.
+
+The budget is exact with many workers: a worker starts a trial only while finished plus
+running trials are below the budget, waits (re-checking heartbeats) while the rest of
+the budget runs elsewhere, and a trial that still loses the race at creation is closed
+as FAIL with user attribute ``surplus`` before sampling anything. Each trial records
+the ``worker`` index, ``pid`` and ``host`` that ran it.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import socket
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,10 +50,26 @@ class TuningResult:
     n_complete: int
     n_pruned: int
     n_failed: int
+    n_surplus: int = 0
+    """Trials closed unrun because other workers had claimed the budget (not failures)."""
 
 
 def study_name(spec: ModelSpec) -> str:
     return f"downside-{spec.name}"
+
+
+def _sampler_seed(tuning_seed: int, worker: int, n_existing: int) -> int:
+    """Seed of a worker's sampler, derived from the spec's seed, the worker index and the
+    number of trials the study held when the worker joined.
+
+    A fresh study uses ``tuning_seed + worker`` and is reproducible; a worker joining a
+    study that already has trials gets a seed mixed from all three, so a rerun does not
+    replay the parameters its interrupted predecessor already tried.
+    """
+    if n_existing == 0:
+        return tuning_seed + worker
+    entropy = np.random.SeedSequence([tuning_seed, worker, n_existing])
+    return int(entropy.generate_state(1)[0])
 
 
 def open_study(
@@ -57,8 +82,9 @@ def open_study(
 ) -> optuna.Study:
     """Create or join the spec's study.
 
-    Each worker seeds its sampler with ``spec.tuning_seed + worker`` so that workers
-    propose different parameters while each run stays reproducible.
+    Each worker seeds its TPE sampler from ``spec.tuning_seed``, its index and the number
+    of trials already in the study (see :func:`_sampler_seed`): workers propose different
+    parameters, a fresh run is reproducible and a resumed run does not repeat itself.
     """
     with warnings.catch_warnings():
         # heartbeats are marked experimental in Optuna 5 but are its only mechanism for
@@ -71,7 +97,13 @@ def open_study(
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
             engine_kwargs={"pool_pre_ping": True},
         )
-    sampler = optuna.samplers.TPESampler(seed=spec.tuning_seed + worker, n_startup_trials=5)
+    try:
+        existing = storage.get_n_trials(storage.get_study_id_from_name(study_name(spec)))
+    except KeyError:
+        existing = 0
+    sampler = optuna.samplers.TPESampler(
+        seed=_sampler_seed(spec.tuning_seed, worker, existing), n_startup_trials=5
+    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     return optuna.create_study(
         storage=storage,
@@ -83,21 +115,51 @@ def open_study(
     )
 
 
+class SurplusTrial(Exception):
+    """A trial was created after other workers had claimed the whole budget.
+
+    Raised inside the objective and caught by :func:`run_worker`'s ``study.optimize``,
+    which records the trial as FAIL; it never reaches callers.
+    """
+
+
+CLAIMED = (*FINISHED, TrialState.RUNNING)
+"""Trial states that count against the budget: finished, or running somewhere."""
+WAIT_POLL_S = 1.0
+"""How often a worker waiting for other workers' last trials looks at the study."""
+
+
 def make_objective(
     spec: ModelSpec,
     data: TrainingData,
     *,
     base_params: Mapping[str, Any] | None = None,
     n_folds: int | None = None,
+    budget: int | None = None,
+    worker: int = 0,
 ) -> Callable[[optuna.Trial], float]:
     """Objective: mean log loss over the last ``n_folds`` purged walk-forward folds.
 
     After each fold the running mean is reported, so the pruner can stop weak trials
-    early; Brier score is kept as a user attribute.
+    early; Brier score is kept as a user attribute. With a ``budget``, a trial whose
+    lower-numbered finished or running trials already fill it is closed as surplus
+    before it samples anything.
     """
     folds_to_use = n_folds or spec.tuning_folds
+    host = socket.gethostname()
 
     def objective(trial: optuna.Trial) -> float:
+        if budget is not None:
+            claimed = trial.study.get_trials(deepcopy=False, states=CLAIMED)
+            if sum(t.number < trial.number for t in claimed) >= budget:
+                trial.set_user_attr("surplus", True)
+                raise SurplusTrial(
+                    f"trial {trial.number} not run: other workers already claimed the "
+                    f"budget of {budget} finished trials"
+                )
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("host", host)
         params = {**(base_params or {}), **search_space(trial), "n_jobs": 1}
         losses: list[float] = []
         briers: list[float] = []
@@ -117,9 +179,18 @@ def make_objective(
     return objective
 
 
-def remaining(study: optuna.Study, budget: int) -> int:
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    return max(budget - done, 0)
+def _fail_stale_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        # fail_stale_trials is marked experimental, but it is the documented way to
+        # reclaim trials of dead workers right away instead of after the next heartbeat
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _finished_and_running(study: optuna.Study) -> tuple[int, int]:
+    trials = study.get_trials(deepcopy=False, states=CLAIMED)
+    finished = sum(t.state in FINISHED for t in trials)
+    return finished, len(trials) - finished
 
 
 def run_worker(
@@ -134,7 +205,12 @@ def run_worker(
     heartbeat_interval: int = 10,
     grace_period: int = 30,
 ) -> optuna.Study:
-    """Run trials in this process until the study has ``budget`` finished trials."""
+    """Run trials in this process until the study has ``budget`` finished trials.
+
+    While the rest of the budget is running in other processes, wait for it: those
+    trials either finish or, if their worker died, go stale after ``grace_period``
+    seconds and are re-queued here. Returns early only when ``timeout_s`` runs out.
+    """
     study = open_study(
         spec,
         storage_url,
@@ -142,21 +218,37 @@ def run_worker(
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
     )
-    with warnings.catch_warnings():
-        # fail_stale_trials is marked experimental, but it is the documented way to
-        # reclaim trials of dead workers right away instead of after the next heartbeat
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    if remaining(study, budget) == 0:
-        return study
-    study.optimize(
-        make_objective(spec, data),
-        timeout=timeout_s,
-        callbacks=[MaxTrialsCallback(budget, states=FINISHED), *callbacks],
-        catch=(),
-        gc_after_trial=True,
-    )
-    return study
+    objective = make_objective(spec, data, budget=budget, worker=worker)
+    stop_when_claimed = MaxTrialsCallback(budget, states=CLAIMED)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        _fail_stale_trials(study)
+        finished, running = _finished_and_running(study)
+        left = None if deadline is None else deadline - time.monotonic()
+        if finished >= budget or (left is not None and left <= 0):
+            return study
+        if finished + running >= budget:
+            time.sleep(min(WAIT_POLL_S, heartbeat_interval, math.inf if left is None else left))
+            continue
+        study.optimize(
+            objective,
+            timeout=left,
+            callbacks=[stop_when_claimed, *callbacks],
+            catch=(SurplusTrial,),
+            gc_after_trial=True,
+        )
+
+
+def close_study(study: optuna.Study) -> None:
+    """Close the database connections of a study opened here.
+
+    Optuna has no public close; pooled connections left to the garbage collector raise
+    ``ResourceWarning`` (psycopg) at a random later point.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)
+    if isinstance(storage, RDBStorage):
+        storage.remove_session()
+        storage.engine.dispose()
 
 
 def summarize(study: optuna.Study) -> TuningResult:
@@ -164,11 +256,14 @@ def summarize(study: optuna.Study) -> TuningResult:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = min(complete, key=lambda t: t.value if t.value is not None else math.inf, default=None)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    surplus = sum(bool(t.user_attrs.get("surplus")) for t in failed)
     return TuningResult(
         study_name=study.study_name,
         best_params=dict(best.params) if best is not None else {},
         best_value=float(best.value) if best is not None and best.value is not None else math.nan,
         n_complete=len(complete),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
-        n_failed=sum(t.state == TrialState.FAIL for t in trials),
+        n_failed=len(failed) - surplus,
+        n_surplus=surplus,
     )

@@ -20,6 +20,7 @@ from mlflow.types import ColSpec, Schema
 
 import downside
 from downside.config import Settings
+from downside.errors import TrackingError
 from downside.evaluation import (
     brier_score,
     brier_skill,
@@ -35,6 +36,7 @@ from downside.models import (
     TrainingData,
     TuningResult,
     assemble,
+    close_study,
     fit_final,
     open_study,
     run_worker,
@@ -118,7 +120,7 @@ def _worker_main(
     client = connect(settings)
     exp = experiment_id(client, settings, spec.registered_name)
     data = assemble(spec, FeatureStore.from_settings(settings))
-    run_worker(
+    study = run_worker(
         spec,
         data,
         settings.resolved_optuna_storage,
@@ -126,7 +128,10 @@ def _worker_main(
         timeout_s=timeout_s,
         worker=worker,
         callbacks=[TrialLogger(client, exp, parent_run_id)],
+        heartbeat_interval=settings.optuna_heartbeat_s,
+        grace_period=settings.optuna_grace_s,
     )
+    close_study(study)
 
 
 def tune(
@@ -164,11 +169,21 @@ def tune(
         timeout_s=timeout_s,
         worker=0,
         callbacks=[TrialLogger(client, exp, parent_run_id)],
+        heartbeat_interval=settings.optuna_heartbeat_s,
+        grace_period=settings.optuna_grace_s,
     )
     if workers > 1:
         for proc in procs:
             proc.join()
+        failed = {w: p.exitcode for w, p in enumerate(procs, start=1) if p.exitcode != 0}
+        if failed:
+            raise TrackingError(
+                f"tuning worker process(es) exited abnormally (worker: exit code) {failed}; "
+                "their traceback is printed above; the study keeps every finished trial, "
+                "so rerun the same command to complete the budget"
+            )
     result = summarize(study)
+    close_study(study)
     mlflow.log_metrics(
         {
             "tuning_best_cv_log_loss": result.best_value,
@@ -363,7 +378,11 @@ def tune_spec(
             timeout_s=timeout_s,
             parent_run_id=run.info.run_id,
         )
-    return summarize(open_study(spec, settings.resolved_optuna_storage))
+    study = open_study(spec, settings.resolved_optuna_storage)
+    try:
+        return summarize(study)
+    finally:
+        close_study(study)
 
 
 def _redact(url: str) -> str:

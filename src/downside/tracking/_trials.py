@@ -7,9 +7,12 @@ every worker process.
 
 from __future__ import annotations
 
+import time
+
 import optuna
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 
 class TrialLogger:
@@ -35,17 +38,27 @@ class TrialLogger:
                 "optuna.study": study.study_name,
                 "optuna.trial_number": str(trial.number),
                 "optuna.state": trial.state.name,
+                "optuna.worker": str(trial.user_attrs.get("worker", "")),
+                "optuna.worker_pid": str(trial.user_attrs.get("pid", "")),
             },
         )
         run_id = run.info.run_id
-        for key, value in trial.params.items():
-            self.client.log_param(run_id, key, value)
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric("running_log_loss", float(value), now, step)
+            for step, value in sorted(trial.intermediate_values.items())
+        ]
         if trial.value is not None:
-            self.client.log_metric(run_id, "cv_log_loss", float(trial.value))
+            metrics.append(Metric("cv_log_loss", float(trial.value), now, 0))
         brier = trial.user_attrs.get("brier")
         if brier is not None:
-            self.client.log_metric(run_id, "cv_brier", float(brier))
-        for step, value in sorted(trial.intermediate_values.items()):
-            self.client.log_metric(run_id, "running_log_loss", float(value), step=step)
-        status = "FINISHED" if trial.state.is_finished() else "FAILED"
+            metrics.append(Metric("cv_brier", float(brier), now, 0))
+        # one request for everything: a trial's logging costs three calls, not a dozen
+        self.client.log_batch(
+            run_id,
+            metrics=metrics,
+            params=[Param(key, str(value)) for key, value in trial.params.items()],
+        )
+        # optuna counts FAIL as finished too; MLflow should show it failed
+        status = "FAILED" if trial.state == TrialState.FAIL else "FINISHED"
         self.client.set_terminated(run_id, status=status)
