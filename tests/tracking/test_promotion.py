@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
 from downside.cli import app
+from downside.cli._app import console
 from downside.config import load_settings
 from downside.errors import PromotionRefusedError
 from downside.tracking import CHALLENGER, CHAMPION, fold_scores, list_versions, promote
@@ -27,7 +28,9 @@ REASON = "fold scores recomputed after a data fix"
 
 
 def _run(*args: str) -> Result:
-    # wide enough that rich tables do not wrap or truncate cells
+    # wide enough that rich tables do not wrap or truncate cells; the CLI's console reads
+    # its width once, at import, so COLUMNS alone does not reach it under `make test`
+    console.width = 250
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
 
 
