@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from downside.config import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES
 from downside.features import FeatureStore, load_definitions
-from downside.store import Store
+from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

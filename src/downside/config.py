@@ -1,4 +1,8 @@
-"""Settings: defaults, then ``downside.toml`` in the working directory, then ``DOWNSIDE_*``.
+"""Settings: defaults, then ``downside.toml``, then environment variables, then arguments.
+
+This is the only module that reads the environment. Every variable is declared once in
+:data:`ENV_VARS` with the setting it fills; its type comes from the annotation of that
+:class:`Settings` field, and its limits from the field's metadata.
 
 All state lives under ``home`` (``DOWNSIDE_HOME``, default ``./.downside``)::
 
@@ -8,23 +12,11 @@ All state lives under ``home`` (``DOWNSIDE_HOME``, default ``./.downside``)::
     $DOWNSIDE_HOME/optuna.db   Optuna studies (SQLite)
 
 ``tracking_uri`` and ``optuna_storage`` accept any MLflow tracking URI or Optuna storage
-URL (``postgresql+psycopg://user:pw@host/db`` for many tuning workers).
+URL (``postgresql+psycopg://user:pw@host/db`` for many tuning workers). Feature and
+model definitions are the ones shipped with the package unless ``feature_dir`` or
+``model_dir`` name a folder of the user's; the working directory is never searched.
 
-Environment variables (all optional):
-
-=============================  ===========================================
-``DOWNSIDE_HOME``              state folder
-``DOWNSIDE_TRACKING_URI``      MLflow tracking URI (default: SQLite in home)
-``DOWNSIDE_REGISTRY_URI``      MLflow registry URI (default: tracking URI)
-``DOWNSIDE_OPTUNA_STORAGE``    Optuna storage URL (default: SQLite in home)
-``DOWNSIDE_OPTUNA_HEARTBEAT``  seconds between heartbeats of a running trial (10)
-``DOWNSIDE_OPTUNA_GRACE``      seconds without heartbeat before a trial counts
-                               as dead, is marked FAIL and re-queued (30)
-``DOWNSIDE_FEATURE_DIR``       folder of feature definitions
-``DOWNSIDE_MODEL_DIR``         folder of model specs
-``DOWNSIDE_LOCK_TIMEOUT``      seconds an ingest waits for the store lock
-``DOWNSIDE_CONFIG``            path of the settings file (default ./downside.toml)
-=============================  ===========================================
+Environment variables (all optional): see :data:`ENV_VARS`, or the table in the README.
 """
 
 from __future__ import annotations
@@ -32,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,30 +35,30 @@ from downside.errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
-DEFAULT_DAILY_VENUES: tuple[str, ...] = (
-    "coinbase_spot",
-    "binance_spot",
-    "binance_usdm_perp",
-    "cryptoquant_spot_all_exchanges",
-    "sim_spot",
-)
-DEFAULT_HOURLY_VENUES: tuple[str, ...] = (
-    "binance_spot",
-    "binance_usdm_perp",
-    "glassnode_market_price",
-    "sim_spot",
-)
+
+class Secret(str):
+    """A string that never shows itself in ``repr`` (API keys in settings and errors)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
 
 
-def _bundled_or_repo(name: str) -> Path:
-    """Definitions folder: ``./<name>`` when run from a checkout, else the packaged copy."""
-    local = Path.cwd() / name
-    if local.is_dir():
-        return local
-    repo = _PACKAGE_DIR.parent.parent / name
-    if repo.is_dir():
-        return repo
-    return _PACKAGE_DIR / "_bundled" / name
+def bundled_dir(name: str) -> Path:
+    """Definitions shipped with the package: ``features`` or ``models``.
+
+    An installed wheel carries them in ``downside/_bundled/<name>``; an editable install
+    of a checkout reads the checkout's top-level folder beside ``src/``.
+    """
+    packaged = _PACKAGE_DIR / "_bundled" / name
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE_DIR.parent.parent / name
+
+
+def _limit(low: float | None = None, high: float | None = None, doc: str = "") -> dict[str, Any]:
+    return {"low": low, "high": high, "doc": doc}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,19 +66,50 @@ class Settings:
     """Resolved settings. Build with :func:`load_settings`; replace fields with
     :func:`dataclasses.replace`."""
 
-    home: Path = field(default_factory=lambda: Path(".downside"))
-    tracking_uri: str | None = None
-    registry_uri: str | None = None
-    optuna_storage: str | None = None
-    feature_dir: Path | None = None
-    model_dir: Path | None = None
-    lock_timeout_s: float = 600.0
-    optuna_heartbeat_s: int = 10
-    optuna_grace_s: int = 30
-    daily_venues: tuple[str, ...] = DEFAULT_DAILY_VENUES
-    hourly_venues: tuple[str, ...] = DEFAULT_HOURLY_VENUES
-    etf_flow_publication_hour_utc: int = 12
-    seed: int = 7
+    home: Path = field(
+        default_factory=lambda: Path(".downside"), metadata=_limit(doc="state folder")
+    )
+    tracking_uri: str | None = field(default=None, metadata=_limit(doc="MLflow tracking URI"))
+    registry_uri: str | None = field(default=None, metadata=_limit(doc="MLflow registry URI"))
+    optuna_storage: str | None = field(default=None, metadata=_limit(doc="Optuna storage URL"))
+    feature_dir: Path | None = field(
+        default=None, metadata=_limit(doc="folder of feature definitions (default: bundled)")
+    )
+    model_dir: Path | None = field(
+        default=None, metadata=_limit(doc="folder of model specs (default: bundled)")
+    )
+    lock_timeout_s: float = field(
+        default=600.0, metadata=_limit(0, doc="seconds an ingest waits for the store lock")
+    )
+    optuna_heartbeat_s: int = field(
+        default=10, metadata=_limit(1, doc="seconds between heartbeats of a running trial")
+    )
+    optuna_grace_s: int = field(
+        default=30,
+        metadata=_limit(1, doc="seconds without heartbeat before a trial counts as dead"),
+    )
+    daily_venues: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_limit(doc="venue preference of daily bars (default: the feature repo's)"),
+    )
+    hourly_venues: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_limit(doc="venue preference of hourly bars (default: the feature repo's)"),
+    )
+    etf_flow_publication_hour_utc: int = field(
+        default=12, metadata=_limit(0, 23, doc="UTC hour of D+1 when ETF flows of D are known")
+    )
+    seed: int = field(default=7, metadata=_limit(doc="seed of simulations and bootstraps"))
+    fred_api_key: Secret | None = field(
+        default=None, repr=False, metadata=_limit(doc="FRED API key (else the keyless CSV)")
+    )
+    coinglass_api_key: Secret | None = field(
+        default=None, repr=False, metadata=_limit(doc="CoinGlass API key")
+    )
+    store_pause_before_switch_s: float = field(
+        default=0.0,
+        metadata=_limit(0, doc="test hook: seconds an ingest sleeps before its manifest switch"),
+    )
 
     @property
     def store_dir(self) -> Path:
@@ -108,62 +133,120 @@ class Settings:
 
     @property
     def resolved_feature_dir(self) -> Path:
-        return self.feature_dir or _bundled_or_repo("features")
+        return self.feature_dir or bundled_dir("features")
 
     @property
     def resolved_model_dir(self) -> Path:
-        return self.model_dir or _bundled_or_repo("models")
+        return self.model_dir or bundled_dir("models")
 
 
-_ENV: dict[str, str] = {
-    "DOWNSIDE_HOME": "home",
-    "DOWNSIDE_TRACKING_URI": "tracking_uri",
-    "DOWNSIDE_REGISTRY_URI": "registry_uri",
-    "DOWNSIDE_OPTUNA_STORAGE": "optuna_storage",
-    "DOWNSIDE_FEATURE_DIR": "feature_dir",
-    "DOWNSIDE_MODEL_DIR": "model_dir",
-    "DOWNSIDE_LOCK_TIMEOUT": "lock_timeout_s",
-    "DOWNSIDE_OPTUNA_HEARTBEAT": "optuna_heartbeat_s",
-    "DOWNSIDE_OPTUNA_GRACE": "optuna_grace_s",
-}
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable and the setting it fills."""
+
+    name: str
+    setting: str
+
+    @property
+    def doc(self) -> str:
+        return str(_FIELDS[self.setting].metadata.get("doc", ""))
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("DOWNSIDE_HOME", "home"),
+    EnvVar("DOWNSIDE_TRACKING_URI", "tracking_uri"),
+    EnvVar("DOWNSIDE_REGISTRY_URI", "registry_uri"),
+    EnvVar("DOWNSIDE_OPTUNA_STORAGE", "optuna_storage"),
+    EnvVar("DOWNSIDE_OPTUNA_HEARTBEAT", "optuna_heartbeat_s"),
+    EnvVar("DOWNSIDE_OPTUNA_GRACE", "optuna_grace_s"),
+    EnvVar("DOWNSIDE_FEATURE_DIR", "feature_dir"),
+    EnvVar("DOWNSIDE_MODEL_DIR", "model_dir"),
+    EnvVar("DOWNSIDE_LOCK_TIMEOUT", "lock_timeout_s"),
+    EnvVar("DOWNSIDE_DAILY_VENUES", "daily_venues"),
+    EnvVar("DOWNSIDE_HOURLY_VENUES", "hourly_venues"),
+    EnvVar("DOWNSIDE_SEED", "seed"),
+    EnvVar("DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S", "store_pause_before_switch_s"),
+    EnvVar("FRED_API_KEY", "fred_api_key"),
+    EnvVar("COINGLASS_API_KEY", "coinglass_api_key"),
+)
+"""Every environment variable downside reads (plus ``DOWNSIDE_CONFIG``, the path of the
+settings file)."""
+
+CONFIG_ENV = "DOWNSIDE_CONFIG"
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_TYPES: dict[str, Any] = typing.get_type_hints(Settings, localns={"Secret": Secret})
+
+
+def _base_type(annotation: Any) -> Any:
+    """``X`` of ``X | None``; other annotations unchanged."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _describe(annotation: Any) -> str:
+    """The expected form of a setting, in words."""
+    kind = _base_type(annotation)
+    if typing.get_origin(kind) is tuple:
+        return "comma-separated names"
+    words = {Path: "a path", bool: "true or false", int: "an integer (int)", float: "a number"}
+    return words.get(kind, "text")
+
+
+def _parse(annotation: Any, raw: Any) -> Any:
+    """``raw`` (text from a file or the environment, or a Python value) as ``annotation``."""
+    kind = _base_type(annotation)
+    if typing.get_origin(kind) is tuple:
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        values = tuple(str(v).strip() for v in items if str(v).strip())
+        if not values:
+            raise ValueError("expected at least one comma-separated name")
+        return values
+    if kind is Path:
+        return Path(str(raw)).expanduser()
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in {"1", "0", "true", "false", "yes", "no"}:
+            raise ValueError("expected true or false")
+        return text in {"1", "true", "yes"}
+    if kind is int:
+        if isinstance(raw, float) and not raw.is_integer():
+            raise ValueError("expected a whole number")
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    if kind is Secret:
+        return Secret(str(raw))
+    return str(raw)
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    if name not in fields:
-        known = ", ".join(sorted(fields))
+    if name not in _FIELDS:
+        known = ", ".join(sorted(_FIELDS))
         raise ConfigError(
             f"unknown setting {name!r} in {origin}: expected one of {known}; remove or rename it"
         )
+    meta = _FIELDS[name].metadata
+    expected = _describe(_TYPES[name])
+    shown = "***" if _base_type(_TYPES[name]) is Secret else repr(raw)
     try:
-        if name in {"home", "feature_dir", "model_dir"}:
-            return Path(str(raw)).expanduser()
-        if name == "lock_timeout_s":
-            value = float(raw)
-            if value < 0:
-                raise ValueError("must be >= 0")
-            return value
-        if name in {
-            "etf_flow_publication_hour_utc",
-            "seed",
-            "optuna_heartbeat_s",
-            "optuna_grace_s",
-        }:
-            value = int(raw)
-            if name == "etf_flow_publication_hour_utc" and not 0 <= value <= 23:
-                raise ValueError("must be an hour 0..23")
-            if name.startswith("optuna_") and value < 1:
-                raise ValueError("must be >= 1 second")
-            return value
-        if name in {"daily_venues", "hourly_venues"}:
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            return tuple(str(v).strip() for v in items if str(v).strip())
-        return str(raw)
+        value = _parse(_TYPES[name], raw)
+        low, high = meta.get("low"), meta.get("high")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= {low}")
+        if high is not None and value > high:
+            raise ValueError(f"must be <= {high}")
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"invalid value for setting {name!r} in {origin}: received {raw!r} ({exc}); "
-            f"expected the type of the default ({fields[name].type})"
+            f"invalid value for setting {name!r} in {origin}: received {shown} ({exc}); "
+            f"expected {expected}"
         ) from exc
+    return value
 
 
 def load_settings(
@@ -172,13 +255,16 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
 ) -> Settings:
-    """Resolve settings: defaults < ``downside.toml`` < ``DOWNSIDE_*`` < ``overrides``.
+    """Resolve settings: defaults < settings file < environment < ``overrides``.
+
+    The settings file is ``config_file``, else ``$DOWNSIDE_CONFIG``, else
+    ``./downside.toml`` when it exists (a ``[downside]`` table or top-level keys).
 
     Raises:
         ConfigError: unknown setting, unparsable file or value of the wrong type.
     """
     env = os.environ if environ is None else environ
-    path = config_file or Path(env.get("DOWNSIDE_CONFIG", "downside.toml"))
+    path = config_file or Path(env.get(CONFIG_ENV, "downside.toml"))
     values: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -188,9 +274,16 @@ def load_settings(
         table = data.get("downside", data)
         for key, raw in table.items():
             values[key] = _coerce(key, raw, str(path))
-    for var, name in _ENV.items():
-        if env.get(var):
-            values[name] = _coerce(name, env[var], f"environment variable {var}")
+    elif config_file is not None or CONFIG_ENV in env:
+        raise ConfigError(
+            f"settings file {path} does not exist: expected a TOML file; fix {CONFIG_ENV} "
+            "or create the file"
+        )
+    for var in ENV_VARS:
+        if env.get(var.name):
+            values[var.setting] = _coerce(
+                var.setting, env[var.name], f"environment variable {var.name}"
+            )
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw, "arguments")

@@ -11,10 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from downside.config import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES
 from downside.features import FAMILIES, FeatureStore, load_definitions
 from downside.sources import simulate_market
-from downside.store import Store
+from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Store
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
 SIM_CUTOFFS = ("2024-03-16T00:00Z", "2024-09-04T00:00Z")

@@ -24,9 +24,11 @@ Bars = Callable[..., pd.DataFrame]
 _INGEST_SCRIPT = """
 import logging, sys
 from pathlib import Path
+from downside.config import load_settings
 from downside.store import Store
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-Store(Path(sys.argv[1])).ingest_files(Path(sys.argv[2]))
+pause = load_settings().store_pause_before_switch_s
+Store(Path(sys.argv[1]), pause_before_switch_s=pause).ingest_files(Path(sys.argv[2]))
 """
 
 
@@ -48,7 +50,7 @@ def _start_paused_ingest(root: Path, folder: Path, pause_s: float) -> subprocess
         if selector.select(timeout=1.0):
             line = proc.stderr.readline()
             seen.append(line)
-            if "before manifest switch" in line:
+            if "before the manifest switch" in line:
                 return proc
             if not line:
                 break

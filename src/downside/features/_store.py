@@ -192,14 +192,14 @@ class FeatureStore:
             ConfigError: invalid settings.
             FeatureDefinitionError: invalid definition files.
         """
-        from downside.store import Store
+        from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Store
 
         resolved = settings if settings is not None else load_settings()
         return cls(
             Store.from_settings(resolved),
             load_definitions(resolved.resolved_feature_dir),
-            daily_venues=resolved.daily_venues,
-            hourly_venues=resolved.hourly_venues,
+            daily_venues=resolved.daily_venues or DEFAULT_DAILY_VENUES,
+            hourly_venues=resolved.hourly_venues or DEFAULT_HOURLY_VENUES,
         )
 
     def __repr__(self) -> str:

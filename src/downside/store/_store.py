@@ -31,7 +31,7 @@ import filelock
 import numpy as np
 import pandas as pd
 
-from downside.config import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Settings
+from downside.config import Settings
 from downside.errors import (
     ConfigError,
     EmptyStoreError,
@@ -62,6 +62,21 @@ LOCK_NAME = ".ingest.lock"
 FORMAT_VERSION = 1
 EMPTY_VERSION = "empty"
 PAUSE_BEFORE_SWITCH_ENV = "DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S"
+"""Environment variable of the ``store_pause_before_switch_s`` setting (a test hook)."""
+
+DEFAULT_DAILY_VENUES: tuple[str, ...] = (
+    "coinbase_spot",
+    "binance_spot",
+    "binance_usdm_perp",
+    "cryptoquant_spot_all_exchanges",
+    "sim_spot",
+)
+DEFAULT_HOURLY_VENUES: tuple[str, ...] = (
+    "binance_spot",
+    "binance_usdm_perp",
+    "glassnode_market_price",
+    "sim_spot",
+)
 """Test seam: seconds an ingest sleeps after writing its Parquet files and the new
 manifest, just before switching the manifest (so a test can kill it there)."""
 
@@ -125,6 +140,8 @@ class Store:
         hourly_venues: default hourly venue preference.
         ohlc_tolerance: relative slack for open/close outside [low, high] before a bar
             is rejected (within it the bar is kept and reported as a warning).
+        pause_before_switch_s: test hook: seconds an ingest sleeps before switching the
+            manifest (kill tests use it to interrupt an ingest at that moment).
 
     Raises:
         ConfigError: negative timeout or tolerance.
@@ -140,6 +157,7 @@ class Store:
         daily_venues: Sequence[str] = DEFAULT_DAILY_VENUES,
         hourly_venues: Sequence[str] = DEFAULT_HOURLY_VENUES,
         ohlc_tolerance: float = DEFAULT_OHLC_TOLERANCE,
+        pause_before_switch_s: float = 0.0,
     ) -> None:
         if lock_timeout_s < 0 or ohlc_tolerance < 0:
             raise ConfigError(
@@ -152,6 +170,7 @@ class Store:
         self.daily_venues = tuple(check_name("venue", v) for v in daily_venues)
         self.hourly_venues = tuple(check_name("venue", v) for v in hourly_venues)
         self.ohlc_tolerance = float(ohlc_tolerance)
+        self.pause_before_switch_s = float(pause_before_switch_s)
         self._cache: dict[str, pd.DataFrame] = {}
 
     @classmethod
@@ -166,8 +185,9 @@ class Store:
             settings.store_dir,
             PublicationRules.default(etf_hour_utc=settings.etf_flow_publication_hour_utc),
             settings.lock_timeout_s,
-            daily_venues=settings.daily_venues,
-            hourly_venues=settings.hourly_venues,
+            daily_venues=settings.daily_venues or DEFAULT_DAILY_VENUES,
+            hourly_venues=settings.hourly_venues or DEFAULT_HOURLY_VENUES,
+            pause_before_switch_s=settings.store_pause_before_switch_s,
         )
 
     def __repr__(self) -> str:
@@ -221,10 +241,11 @@ class Store:
             json.dump(payload, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        pause = os.environ.get(PAUSE_BEFORE_SWITCH_ENV)
-        if pause:
-            log.info("pausing %s s before manifest switch (%s)", pause, PAUSE_BEFORE_SWITCH_ENV)
-            time.sleep(float(pause))
+        if self.pause_before_switch_s:
+            log.info(
+                "pausing %s s before the manifest switch (test hook)", self.pause_before_switch_s
+            )
+            time.sleep(self.pause_before_switch_s)
         os.replace(tmp, self._manifest_path)
         _fsync_dir(self.root)
 
