@@ -14,8 +14,11 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     │   ├── StoreLockedError (TimeoutError) another process holds the store lock
     │   ├── StoreQueryError (ValueError)    a read asked for something invalid
     │   └── EmptyStoreError (LookupError)   a table or series has no rows yet
+    ├── InvalidTimeError (ValueError)       a value that should be a time is not one
     ├── StaleDataError (ValueError)         inputs are older than their time-to-live
-    ├── PredictionInputError (ValueError)   unknown symbol, out-of-range threshold, bad level
+    ├── PredictionInputError (ValueError)   a request the model or data cannot answer
+    │   ├── UnknownSymbolError (LookupError) no data for a requested symbol
+    │   └── InsufficientHistoryError (LookupError) too little history before an as-of time
     ├── NotFittedError (ValueError, AttributeError) a model was used before fit
     ├── TrackingError (RuntimeError)
     │   ├── ModelNotFoundError (LookupError) no such registered model, version or alias
@@ -177,8 +180,49 @@ class StaleDataError(DownsideError, ValueError):
         )
 
 
+class InvalidTimeError(DownsideError, ValueError):
+    """A value that should be a time (an as-of time, a start or end) is not one.
+
+    Attributes:
+        what: what the value was for.
+        value: the value received.
+    """
+
+    def __init__(self, what: str, value: object) -> None:
+        self.what = what
+        self.value = value
+        super().__init__(
+            f"cannot read {what} {value!r} as a time: expected a date or time such as "
+            "'2024-12-09' or '2024-12-09T06:00Z' (UTC when no zone is given)"
+        )
+
+
 class PredictionInputError(DownsideError, ValueError):
-    """A prediction request is outside what the model supports."""
+    """A request (prediction, report, backtest, export) asks for something the model or
+    the data cannot answer: a threshold or horizon outside the trained grid, a level at
+    or above the price, a malformed request row."""
+
+
+class UnknownSymbolError(PredictionInputError, LookupError):
+    """A requested symbol has no data in the store.
+
+    Attributes:
+        symbols: the unknown symbols.
+        known: the symbols the store has.
+    """
+
+    def __init__(self, symbols: Sequence[str], known: Sequence[str], what: str = "prices") -> None:
+        self.symbols = list(symbols)
+        self.known = list(known)
+        super().__init__(
+            f"unknown symbol(s) {self.symbols}: the store has {what} for {self.known}; "
+            "pick one of these or ingest data for the symbol"
+        )
+
+
+class InsufficientHistoryError(PredictionInputError, LookupError):
+    """Too little history is known before an as-of time (volatility needs 20 daily bars,
+    walk-forward folds need ``min_train_days`` of labels)."""
 
 
 class NotFittedError(DownsideError, ValueError, AttributeError):
