@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from downside.errors import ConfigError, InvalidNameError
-from downside.sources import TABLES, SimulationResult, read_files, simulate_market
+from downside.sources import TABLES, SimulationResult, _simulate, read_files, simulate_market
 
 KIND_DTYPES = {"float": "float64", "int": "int64", "str": "str"}
 
@@ -60,6 +61,7 @@ def test_default_run_is_fast_and_writes_every_table(
         "macro_rates_daily.parquet",
         "stablecoin_supply_daily.parquet",
         "coinbase_premium_daily.parquet",
+        "implied_vol_daily.parquet",
     ]
     assert all(p.parent == result.out_dir and p.is_file() for p in result.files)
     # 2021-07-01 .. 2025-06-30 is 1,461 days; three symbols.
@@ -105,10 +107,54 @@ def test_tables_conform_to_schema(tables: dict[str, pd.DataFrame], table: str) -
 def test_columns_and_dtypes_match_the_real_files(
     tables: dict[str, pd.DataFrame], shared_data: Path
 ) -> None:
+    real_files = {raw.table: raw.frame for raw in read_files(shared_data)}
+    assert set(real_files) == set(tables)
     for table, frame in tables.items():
-        real = pd.read_parquet(shared_data / f"{table}.parquet")
+        real = real_files[table]
         assert list(frame.columns) == list(real.columns), table
         assert frame.dtypes.astype(str).to_dict() == real.dtypes.astype(str).to_dict(), table
+
+
+def test_implied_vol_stream_leaves_every_other_table_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kwargs = {"start": "2024-01-01", "end": "2024-03-31", "seed": 7}
+    plain = simulate_market(tmp_path / "plain", **kwargs)
+    original = _simulate.implied_vol_table
+
+    def greedy(
+        symbols: tuple[str, ...], calendars: Any, market: Any, rng: np.random.Generator
+    ) -> pd.DataFrame:
+        rng.standard_normal(100_000)  # draws its stream differently: nothing else may move
+        return original(symbols, calendars, market, rng)
+
+    monkeypatch.setattr(_simulate, "implied_vol_table", greedy)
+    moved = simulate_market(tmp_path / "moved", **kwargs)
+    for before, after in zip(plain.files, moved.files, strict=True):
+        if before.stem == "implied_vol_daily":
+            assert before.read_bytes() != after.read_bytes()
+        else:
+            assert before.read_bytes() == after.read_bytes(), before.name
+
+
+def test_implied_vol_is_plausible_and_follows_realised_volatility(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    iv = tables["implied_vol_daily"]
+    assert set(iv["venue"]) == {"sim_options"}
+    assert set(iv["index"]) == {"DVOL"}
+    low, high = TABLES["implied_vol_daily"].bounds["iv_annualized_pct"]
+    assert iv["iv_annualized_pct"].between(low, high).all()
+    assert (iv.groupby("symbol").size() == 1461).all()
+    level = iv.groupby("symbol")["iv_annualized_pct"].median()
+    # Seed 7: medians 48 (BTC), 60 (ETH), 88 (SOL) percent a year.
+    assert level["SOL"] > level["ETH"] > level["BTC"] > 30
+    daily = tables["ohlcv_daily"]
+    for symbol, bars in daily.groupby("symbol"):
+        realised = np.log(bars.set_index("ts")["close"]).diff().rolling(30).std()
+        implied = iv[iv["symbol"] == symbol].set_index("ts")["iv_annualized_pct"]
+        # Seed 7: correlation with the past 30 days' realised volatility 0.43 to 0.57.
+        assert implied.corr(realised) > 0.3, symbol
 
 
 def test_ohlcv_bars_are_consistent_and_realistic(tables: dict[str, pd.DataFrame]) -> None:

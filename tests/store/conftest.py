@@ -64,6 +64,22 @@ def make_etf(dates: Sequence[str], ticker: str = "IBIT") -> pd.DataFrame:
     )
 
 
+def make_implied_vol(
+    symbol: str = "BTC", start: str = "2024-01-01", periods: int = 5, level: float = 55.0
+) -> pd.DataFrame:
+    """Daily DVOL closes in percent a year, as in ``implied_vol/implied_vol_daily.parquet``."""
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range(start, periods=periods, freq="D", tz="UTC", unit="us"),
+            "symbol": symbol,
+            "venue": "deribit",
+            "index": "DVOL",
+            "iv_annualized_pct": level + np.arange(periods, dtype="float64"),
+            "source": "test",
+        }
+    )
+
+
 @pytest.fixture
 def store(isolated_env: Path) -> Store:
     """An empty store under this test's DOWNSIDE_HOME."""
@@ -83,3 +99,8 @@ def macro() -> Callable[..., pd.DataFrame]:
 @pytest.fixture
 def etf() -> Callable[..., pd.DataFrame]:
     return make_etf
+
+
+@pytest.fixture
+def implied_vol() -> Callable[..., pd.DataFrame]:
+    return make_implied_vol

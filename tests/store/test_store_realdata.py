@@ -21,6 +21,8 @@ def test_ingest_all_shared_data(shared_data: Path, store: Store) -> None:
     assert elapsed < 30, f"ingest took {elapsed:.1f} s"
 
     file_rows = {raw.table: len(raw.frame) for raw in read_files(shared_data)}
+    # implied_vol/implied_vol_daily.parquet sits in a subfolder: 1,528 BTC + 912 ETH days
+    assert file_rows["implied_vol_daily"] == 2440
     frame = report.to_frame().set_index("table")
     assert frame["rows_read"].to_dict() == file_rows
     assert frame["inserted"].to_dict() == file_rows
@@ -28,6 +30,10 @@ def test_ingest_all_shared_data(shared_data: Path, store: Store) -> None:
     assert {t: f["rows"] for t, f in store.fingerprint().items()} == file_rows
     # the four CryptoQuant bars of 2023-11-21/22 documented in the data README
     assert [(w.rule, w.count) for w in report.warnings] == [("open_close_within_tolerance", 4)]
+
+    dvol = store.read("implied_vol_daily", symbols=["BTC"])
+    assert dvol["event_ts"].iloc[0] == pd.Timestamp("2021-03-24", tz="UTC")
+    assert (dvol["available_ts"] == dvol["event_ts"] + pd.Timedelta(days=1)).all()
 
     again = store.ingest_files(shared_data)
     assert not again.changed

@@ -42,6 +42,7 @@ def _available(rules: PublicationRules, table: str, ts: str, series: str | None 
         ("liquidations_daily", "2024-12-31", "2025-01-01T00:00:00+00:00"),
         ("stablecoin_supply_daily", "2024-07-04", "2024-07-05T00:00:00+00:00"),
         ("coinbase_premium_daily", "2024-07-04", "2024-07-05T00:00:00+00:00"),
+        ("implied_vol_daily", "2024-07-04", "2024-07-05T00:00:00+00:00"),
         ("etf_flows_daily", "2024-07-05", "2024-07-06T12:00:00+00:00"),
         ("etf_flows_daily", "2024-07-03", "2024-07-04T12:00:00+00:00"),
     ],
@@ -166,3 +167,27 @@ def test_rules_are_monotone_and_never_before_the_event(
     available = rule.apply(pd.Series(event))
     assert available.is_monotonic_increasing
     assert (available >= pd.Series(event)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(days=st.lists(st.integers(0, 365 * 30), min_size=1, max_size=40))
+def test_implied_vol_of_day_d_is_never_known_before_d_plus_1(days: list[int]) -> None:
+    """A DVOL close is the index at the end of its day: known at D+1 00:00 UTC, not sooner."""
+    event = pd.Series(
+        (pd.Timestamp("2021-03-24", tz=UTC) + pd.to_timedelta(sorted(days), unit="D")).as_unit("us")
+    )
+    available = PublicationRules.default().available_ts(
+        "implied_vol_daily", pd.DataFrame({"event_ts": event})
+    )
+    assert (available == event + pd.Timedelta(days=1)).all()
+    assert (available.dt.hour == 0).all()
+
+
+def test_implied_vol_rows_are_hidden_until_the_next_day(
+    store: Store, implied_vol: Callable[..., pd.DataFrame]
+) -> None:
+    store.ingest({"implied_vol_daily": implied_vol(start="2024-03-01", periods=3)}, origin="t")
+    just_before = _ts("2024-03-02 23:59:59.999999")
+    seen = store.read("implied_vol_daily", available_by=just_before)
+    assert seen["event_ts"].tolist() == [_ts("2024-03-01")]
+    assert len(store.read("implied_vol_daily", available_by=_ts("2024-03-03"))) == 2

@@ -208,3 +208,67 @@ def test_check_name_rejects(name: str) -> None:
 def test_check_name_accepts() -> None:
     assert check_name("venue", "binance_usdm_perp") == "binance_usdm_perp"
     assert check_name("ticker", "BRK.B-1") == "BRK.B-1"
+
+
+IMPLIED_VOL_CASES: list[tuple[str, Mutation, str]] = [
+    (
+        "non_finite_values",
+        _set("iv_annualized_pct", 2, np.inf),
+        r"'iv_annualized_pct' must be finite",
+    ),
+    ("out_of_range", _set("iv_annualized_pct", 1, 0.55), r"within \[1, 500\].*a fraction"),
+    ("out_of_range", _set("iv_annualized_pct", 3, 0.0), r"within \[1, 500\]"),
+    ("out_of_range", _set("iv_annualized_pct", 0, -12.0), r"within \[1, 500\]"),
+    ("out_of_range", _set("iv_annualized_pct", 4, 650.0), r"within \[1, 500\]"),
+    ("null_values", _set("iv_annualized_pct", 1, np.nan), r"'iv_annualized_pct' is required"),
+    ("invalid_names", _set("index", 0, "DVOL 30d"), r"index values must match"),
+    ("misaligned_ts", lambda f: f.assign(ts=f["ts"] + pd.Timedelta(hours=8)), r"00:00 UTC"),
+]
+
+
+@pytest.mark.parametrize(("rule", "mutate", "match"), IMPLIED_VOL_CASES)
+def test_implied_vol_rules_name_the_file_the_column_and_the_rows(
+    store: Store,
+    implied_vol: Callable[..., pd.DataFrame],
+    tmp_path: Path,
+    rule: str,
+    mutate: Mutation,
+    match: str,
+) -> None:
+    folder = tmp_path / "in" / "implied_vol"
+    folder.mkdir(parents=True)
+    path = folder / "implied_vol_daily.parquet"
+    mutate(implied_vol()).to_parquet(path, index=False)
+    with pytest.raises(SchemaError, match=match) as info:
+        store.ingest_files(tmp_path / "in")
+    (problem,) = info.value.problems
+    assert (problem.rule, problem.source) == (rule, str(path))
+    assert str(path) in str(info.value)
+    if rule in ("non_finite_values", "out_of_range"):
+        row = {"non_finite_values": 2, "out_of_range": None}[rule]
+        assert problem.examples[0].startswith("row ")
+        assert "symbol=BTC venue=deribit index=DVOL iv_annualized_pct=" in problem.examples[0]
+        if row is not None:
+            assert problem.examples[0].startswith(f"row {row + 1}: ts=2024-01-03")
+    assert store.is_empty
+
+
+def test_every_bad_implied_vol_row_is_counted(
+    store: Store, implied_vol: Callable[..., pd.DataFrame]
+) -> None:
+    frame = implied_vol(periods=6)
+    frame["iv_annualized_pct"] = [55.0, 0.4, np.inf, 700.0, -np.inf, 60.0]
+    with pytest.raises(SchemaError) as info:
+        store.ingest({"implied_vol_daily": frame}, origin="batch")
+    counts = {p.rule: (p.count, list(p.examples)) for p in info.value.problems}
+    assert counts["non_finite_values"][0] == 2
+    assert counts["out_of_range"][0] == 2
+    assert [e.split(":")[0] for e in counts["out_of_range"][1]] == ["row 2", "row 4"]
+
+
+def test_infinite_values_are_refused_in_every_table(
+    store: Store, bars: Callable[..., pd.DataFrame]
+) -> None:
+    with pytest.raises(SchemaError, match=r"'volume_base' must be finite.*row 3: ") as info:
+        store.ingest({"ohlcv_daily": _set("volume_base", 2, np.inf)(bars())}, origin="test")
+    assert [p.rule for p in info.value.problems] == ["non_finite_values"]

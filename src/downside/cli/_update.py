@@ -102,7 +102,7 @@ def update_command(
     """
     settings = load_settings()
     store = Store.from_settings(settings)
-    connectors = make_connectors(_split(sources))
+    connectors = make_connectors(_split(sources), settings=settings)
     start = _date(since, "--since")
     end = _date(until, "--until")
     with console.status("updating", spinner="dots") as status:

@@ -8,7 +8,8 @@ value became known (``available_ts``) is decided by the store's publication rule
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 ColumnKind = Literal["float", "int", "str"]
@@ -27,6 +28,8 @@ class TableSpec:
         non_negative: columns that must be >= 0 where not null (volumes, liquidations).
         freq: nominal spacing of ``ts`` (``1h``, ``8h``, ``1d``).
         description: one line for listings.
+        bounds: column -> (lowest, highest) plausible value, inclusive, where not null
+            (``iv_annualized_pct``: 1 to 500 percent a year).
     """
 
     name: str
@@ -37,6 +40,7 @@ class TableSpec:
     non_negative: tuple[str, ...] = ()
     freq: str = "1d"
     description: str = ""
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -148,6 +152,14 @@ TABLES: dict[str, TableSpec] = {
             {"coinbase_premium_index_pct": "float", "coinbase_premium_gap_usd": "float"},
             required=("coinbase_premium_index_pct",),
             description="Coinbase USD vs Binance USDT price premium, percent",
+        ),
+        TableSpec(
+            "implied_vol_daily",
+            ("symbol", "venue", "index"),
+            {"iv_annualized_pct": "float", "source": "str"},
+            required=("iv_annualized_pct",),
+            description="implied-volatility index (Deribit DVOL) daily close, percent a year",
+            bounds={"iv_annualized_pct": (1.0, 500.0)},
         ),
     )
 }

@@ -162,6 +162,11 @@ class MarketPaths:
         funding: funding rate per settlement, shape (days, 3, symbols) for 00/08/16 UTC.
         etf_flow: latent ETF net flow per day (US$ m), shape (days, 2), NaN when not
             reported (before launch or not a US trading day).
+        garch_next: the volatility factor ``g`` of the next day, set at the end of each
+            day, shape (days,).
+        calm_next: the calm factor ``exp(-0.2 max(l, 0))`` of the next day (from the
+            end-of-day leverage), shape (days, symbols); the next day's volatility is
+            ``vol_s * sqrt(garch_next) * calm_next``.
     """
 
     open: FloatArray
@@ -184,6 +189,8 @@ class MarketPaths:
     short_liq_usd: FloatArray
     funding: FloatArray
     etf_flow: FloatArray
+    garch_next: FloatArray
+    calm_next: FloatArray
 
 
 def params_for(symbol: str) -> SymbolParams:
@@ -287,6 +294,8 @@ def simulate_crypto(
     out_short = np.empty((n_days, n_sym))
     out_funding = np.empty((n_days, 3, n_sym))
     out_etf = np.full((n_days, 2), np.nan)
+    out_garch_next = np.empty(n_days)
+    out_calm_next = np.empty((n_days, n_sym))
     daily_low = np.empty((n_days, n_sym))
 
     x = log_anchor[0].copy()
@@ -426,6 +435,9 @@ def simulate_crypto(
         cooling = 0.6 * cooling + broken
         oi_noise = 0.95 * oi_noise + 0.025 * oi_eps[d]
         end_leverage = 1.0 / (1.0 + np.exp(-lev_z))
+        end_lev_std = np.clip((end_leverage - 0.5) / LEVERAGE_SCALE, -3.0, 3.0)
+        out_garch_next[d] = garch
+        out_calm_next[d] = np.exp(-CALM_COEF * np.maximum(end_lev_std, 0.0))
         out_lr[d] = lr_mean * np.exp(OI_LEVERAGE_COEF * (end_leverage - 0.5) + oi_noise)
         out_oi_base[d] = out_lr[d] * reserve[d]
         prev_oi_usd = out_oi_base[d] * np.exp(path[-1])
@@ -483,4 +495,6 @@ def simulate_crypto(
         short_liq_usd=out_short,
         funding=out_funding,
         etf_flow=out_etf,
+        garch_next=out_garch_next,
+        calm_next=out_calm_next,
     )

@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 
 from downside.sources._sim_macro import Calendars, FloatArray, MacroPaths, anchor_path
-from downside.sources._sim_market import ETF_ASSETS, HOURS, MarketPaths, params_for
+from downside.sources._sim_market import (
+    ETF_ASSETS,
+    GARCH_ALPHA,
+    GARCH_BETA,
+    HOURS,
+    MarketPaths,
+    params_for,
+)
 
 SPOT_VENUE = "sim_spot"
 PERP_VENUE = "sim_perp"
@@ -38,6 +45,13 @@ MACRO_SERIES: tuple[tuple[str, str, str, str], ...] = (
     ("DXY_close", "TradingView(ICE DXY)", "index", "weekdays"),
 )
 """(series, source, unit, calendar) of every simulated macro series."""
+IV_VENUE = "sim_options"
+IV_INDEX = "DVOL"
+IV_SOURCE = "simulated"
+IV_HORIZON_DAYS = 30
+IV_PREMIUM = 1.4
+IV_NOISE_PERSISTENCE = 0.9
+IV_NOISE_SD = 0.03
 
 
 def _str(values: list[str] | str, n: int) -> pd.Series:
@@ -365,3 +379,44 @@ def premium_table(
             }
         )
     return _sorted(pd.concat(parts, ignore_index=True), ["symbol"])
+
+
+def implied_vol_table(
+    symbols: tuple[str, ...], calendars: Calendars, market: MarketPaths, rng: np.random.Generator
+) -> pd.DataFrame:
+    """A DVOL-like implied volatility per symbol and UTC day, from the market's own variance.
+
+    The value of day ``d`` (its close, known at ``d+1`` 00:00 UTC) is the volatility the
+    model expects over the next 30 days as of the end of ``d`` (GARCH factor reverting to
+    1 at rate ``alpha + beta``), annualised, times a variance-risk premium, times
+    log-AR(1) noise drawn from ``rng`` only.
+
+    Raises:
+        ValueError: never for consistent inputs.
+    """
+    n = len(calendars.days)
+    persistence = GARCH_ALPHA + GARCH_BETA
+    weight = (1.0 - persistence**IV_HORIZON_DAYS) / (IV_HORIZON_DAYS * (1.0 - persistence))
+    expected_garch = 1.0 + (market.garch_next - 1.0) * weight
+    shocks = rng.standard_normal((n, len(symbols))) * IV_NOISE_SD
+    noise = np.empty_like(shocks)
+    noise[0] = shocks[0] / np.sqrt(1.0 - IV_NOISE_PERSISTENCE**2)
+    for d in range(1, n):
+        noise[d] = IV_NOISE_PERSISTENCE * noise[d - 1] + shocks[d]
+    parts = []
+    for j, symbol in enumerate(symbols):
+        daily_vol = params_for(symbol).daily_vol * market.calm_next[:, j]
+        annual_pct = 100.0 * daily_vol * np.sqrt(365.0 * expected_garch)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ts": calendars.days,
+                    "symbol": _str(symbol, n),
+                    "venue": _str(IV_VENUE, n),
+                    "index": _str(IV_INDEX, n),
+                    "iv_annualized_pct": np.round(annual_pct * IV_PREMIUM * np.exp(noise[:, j]), 2),
+                    "source": _str(IV_SOURCE, n),
+                }
+            )
+        )
+    return _sorted(pd.concat(parts, ignore_index=True), ["symbol", "venue", "index"])

@@ -88,9 +88,22 @@ Observable series (what the files hold)
 * ``stablecoin_supply_daily``: USDT, USDC, TOTAL_EXPORTED, growing faster after rallies.
 * ``coinbase_premium_daily``: simulated BTC and ETH only; follows the latest ETF flow,
   negative on cascade days.
+* ``implied_vol_daily``: venue ``sim_options``, index ``DVOL``, source ``simulated``,
+  every symbol and day. The value of day d (its close, known at d+1 00:00 UTC) is the
+  volatility the market expects over the next 30 days as of the end of d, annualised,
+  with a variance-risk premium and noise::
 
-Random draws come from independent streams of ``numpy.random.SeedSequence(seed)``:
-the same seed gives byte-identical files.
+      g_bar = 1 + (g_{d+1} - 1) * (1 - 0.95^30) / (30 * 0.05)     mean E[g] over 30 days
+      iv_sd = 100 * vol_s * calm_s,d+1 * sqrt(365 * g_bar) * 1.4 * exp(n_sd)
+      n_sd  = 0.9 n_s,d-1 + 0.03 e_sd                              (log-AR(1) noise)
+
+  So implied volatility jumps after cascades (``g`` rises) and sits low in calm
+  leveraged rallies: like realised volatility, it does not see the crash hazard coming.
+
+Random draws come from independent streams of ``numpy.random.SeedSequence(seed)``
+(macro, crypto, table noise, implied-volatility noise): the same seed gives byte-identical
+files, and the implied-volatility stream, spawned last, leaves every other table as it
+was before that table existed.
 """
 
 from __future__ import annotations
@@ -111,6 +124,7 @@ from downside.sources._sim_tables import (
     derivatives_tables,
     etf_table,
     funding_tables,
+    implied_vol_table,
     macro_table,
     ohlcv_tables,
     premium_table,
@@ -264,7 +278,7 @@ def simulate_market(
     """
     days, names = _validate(start, end, symbols)
     calendars = build_calendars(days)
-    macro_ss, market_ss, tables_ss = np.random.SeedSequence(seed).spawn(3)
+    macro_ss, market_ss, tables_ss, implied_vol_ss = np.random.SeedSequence(seed).spawn(4)
     macro = simulate_macro(calendars, np.random.default_rng(macro_ss))
     launch = tuple(
         int(np.clip((pd.Timestamp(day, tz="UTC") - days[0]).days, 0, len(days)))
@@ -292,6 +306,9 @@ def simulate_market(
         "macro_rates_daily": macro_table(calendars, macro),
         "stablecoin_supply_daily": stablecoin_table(calendars, market_return, tables_rng),
         "coinbase_premium_daily": premium_table(names, calendars, market, daily_close, tables_rng),
+        "implied_vol_daily": implied_vol_table(
+            names, calendars, market, np.random.default_rng(implied_vol_ss)
+        ),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []

@@ -9,7 +9,8 @@ table / series                 available_ts
 =============================  =============================================================
 ohlcv_hourly                   bar close, ``ts + 1h``
 ohlcv_daily and daily          end of the UTC day, ``ts + 1d`` (open interest, liquidations,
-aggregates                     daily funding, stablecoin supply, Coinbase premium)
+aggregates                     daily funding, stablecoin supply, Coinbase premium, implied
+                               volatility: the DVOL close of D is known at D+1 00:00 UTC)
 funding_rates_8h               at settlement, ``ts``
 etf_flows_daily                trading day D -> D+1 at ``etf_hour_utc`` (default 12:00 UTC)
 FRED series (DFF, DGS*, ...)   next US business day after D at 20:00 UTC
@@ -161,6 +162,7 @@ def _default_tables(etf_hour_utc: int) -> dict[str, PublicationRule]:
         "liquidations_daily": _DAILY_CLOSE,
         "stablecoin_supply_daily": _DAILY_CLOSE,
         "coinbase_premium_daily": _DAILY_CLOSE,
+        "implied_vol_daily": _DAILY_CLOSE,
         "etf_flows_daily": PublicationRule.next_day("calendar", etf_hour_utc),
         "macro_rates_daily": _FRED,
     }

@@ -461,13 +461,18 @@ class Store:
         return self._ingest(items, origin)
 
     def ingest_files(self, directory: Path) -> IngestReport:
-        """Read ``<table>.parquet|csv`` files from ``directory`` and ingest them in one go.
+        """Read ``<table>.parquet|csv`` files from ``directory`` and its subfolders and
+        ingest them in one go.
 
-        A file with a header but no rows is valid and changes nothing (see :meth:`ingest`).
+        Files are found as :func:`downside.sources.read_files` finds them: recursively,
+        suffixes in any case, each table from exactly one file (the same table in two
+        subfolders is an error, not an order). A file with a header but no rows is valid
+        and changes nothing (see :meth:`ingest`).
 
         Raises:
-            SchemaError: unreadable or unknown files, or rows breaking a rule (every
-                problem listed); nothing written.
+            SchemaError: unreadable, unknown or repeated table files, files of a table in
+                an unsupported format, or rows breaking a rule (every problem listed);
+                nothing written.
             StoreLockedError: another ingest held the lock for ``lock_timeout_s``.
             StoreError: the stored manifest is unreadable.
         """

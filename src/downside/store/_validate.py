@@ -20,9 +20,10 @@ from downside.errors import InvalidNameError, Problem
 from downside.sources import TABLES, TableSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-"""Symbols, venues, series, tickers, assets and stablecoins become file and table names."""
+"""Symbols, venues, series, tickers, assets, stablecoins and index names become file and
+table names."""
 
-NAME_COLUMNS = frozenset({"symbol", "venue", "series", "ticker", "asset", "stablecoin"})
+NAME_COLUMNS = frozenset({"symbol", "venue", "series", "ticker", "asset", "stablecoin", "index"})
 TS_DTYPE: Final = "datetime64[us, UTC]"
 DEFAULT_OHLC_TOLERANCE = 0.005
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -48,12 +49,18 @@ class Findings:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def _render_rows(frame: pd.DataFrame, mask: pd.Series, columns: Iterable[str]) -> list[str]:
+def _render_rows(
+    frame: pd.DataFrame, mask: pd.Series, columns: Iterable[str], *, numbered: bool = False
+) -> list[str]:
+    """A few rows under ``mask`` as ``col=value`` text; ``numbered`` prefixes each with its
+    row number in the table (1 = the first data row)."""
     cols = [c for c in columns if c in frame.columns]
     rows = frame.loc[mask, cols].head(_MAX_EXAMPLES)
+    numbers = np.flatnonzero(np.asarray(mask, dtype=bool))[:_MAX_EXAMPLES] + 1
     return [
-        " ".join(f"{col}={value}" for col, value in zip(cols, row, strict=True))
-        for row in rows.itertuples(index=False, name=None)
+        (f"row {number}: " if numbered else "")
+        + " ".join(f"{col}={value}" for col, value in zip(cols, row, strict=True))
+        for number, row in zip(numbers, rows.itertuples(index=False, name=None), strict=True)
     ]
 
 
@@ -139,7 +146,9 @@ def validate(
     Rules: ``unknown_table``, ``missing_columns``, ``unknown_columns``, ``naive_timestamps``,
     ``ts_not_datetime``, ``non_numeric_column``, ``non_integer_values``,
     ``non_string_column``, ``null_values``, ``invalid_names``, ``duplicate_keys``,
-    ``misaligned_ts``, ``non_positive_prices``, ``negative_values``, ``high_below_low``,
+    ``misaligned_ts``, ``non_finite_values`` (``inf`` in a float column),
+    ``out_of_range`` (outside :attr:`~downside.sources.TableSpec.bounds`),
+    ``non_positive_prices``, ``negative_values``, ``high_below_low``,
     ``open_close_outside_range``. Open or close outside ``[low, high]`` by at most
     ``ohlc_tolerance`` (relative) is a warning, ``open_close_within_tolerance``, not a
     problem: aggregate venues (CryptoQuant) carry such rows and they are kept. A table
@@ -292,6 +301,49 @@ def validate(
     return found
 
 
+def _check_values(
+    spec: TableSpec, frame: pd.DataFrame, usable: set[str], source: str
+) -> list[Problem]:
+    """``non_finite_values`` of every float column and ``out_of_range`` of bounded ones."""
+    key_cols = list(spec.key_columns)
+    problems = []
+    for column, kind in spec.columns.items():
+        if kind != "float" or column not in usable:
+            continue
+        values = pd.Series(
+            frame[column].to_numpy(dtype="float64", na_value=np.nan), index=frame.index
+        )
+        infinite = pd.Series(np.isinf(values.to_numpy()), index=frame.index)
+        if infinite.any():
+            problems.append(
+                Problem(
+                    source,
+                    "non_finite_values",
+                    int(infinite.sum()),
+                    f"column {column!r} must be finite where present, received +-inf in "
+                    f"{int(infinite.sum())} row(s) (row 1 = first data row); fix or drop them",
+                    tuple(_render_rows(frame, infinite, [*key_cols, column], numbered=True)),
+                )
+            )
+        if column in spec.bounds:
+            low, high = spec.bounds[column]
+            outside = ~infinite & values.notna() & ((values < low) | (values > high))
+            if outside.any():
+                problems.append(
+                    Problem(
+                        source,
+                        "out_of_range",
+                        int(outside.sum()),
+                        f"column {column!r} must lie within [{low:g}, {high:g}] where present, "
+                        f"received {int(outside.sum())} row(s) outside (row 1 = first data "
+                        "row); fix the values, or check the units (a fraction where percent "
+                        "is expected)",
+                        tuple(_render_rows(frame, outside, [*key_cols, column], numbered=True)),
+                    )
+                )
+    return problems
+
+
 def _check_ranges(
     spec: TableSpec,
     frame: pd.DataFrame,
@@ -301,6 +353,7 @@ def _check_ranges(
     found: Findings,
 ) -> None:
     key_cols = list(spec.key_columns)
+    found.problems.extend(_check_values(spec, frame, usable, source))
     positive = [c for c in spec.positive if c in usable]
     if positive:
         bad = (frame[positive] <= 0).any(axis=1)

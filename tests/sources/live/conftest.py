@@ -3,9 +3,9 @@
 Every provider lives under its own prefix (``/binance_usdm/fapi/v1/klines``, ...). Answers
 come from the recorded responses in ``../shared/fixtures`` and the documentation-built ones
 in ``tests/fixtures/documented``, filtered by the request's time parameters the way each
-provider documents it. ``server.mode`` switches every answer to a failure: ``malformed``
-(JSON of the wrong shape, or garbage text), ``empty`` (empty body), ``500``, ``429`` (with
-``Retry-After: 1``) or ``timeout`` (answers after the client gave up).
+provider documents it. The server is the contract suite's
+:class:`downside.testing.LocalServer`: ``server.mode`` switches every answer to a failure
+(``malformed``, ``empty``, ``500``, ``429`` or ``timeout``).
 """
 
 from __future__ import annotations
@@ -14,27 +14,25 @@ import csv
 import hashlib
 import io
 import json
-import threading
-import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
 
 from downside.sources.live import HttpOptions, RetryPolicy
+from downside.testing import Answer, LocalServer
 
 DOCUMENTED = Path(__file__).resolve().parents[2] / "fixtures" / "documented"
 COINGLASS_TEST_KEY = "cg-test-key-0123456789abcdef"
 FRED_TEST_KEY = "abcdef0123456789abcdef0123456789"
 NOW = pd.Timestamp("2024-03-01 12:00", tz="UTC")
-
-Answer = tuple[int, str, bytes, dict[str, str]]
+DERIBIT_ANSWER_CAP = 10
+"""Deribit answers are cut to their latest candles, with the earliest one as the
+``continuation`` (the next request's ``end_timestamp``), so tests follow continuations."""
 
 
 def documented(name: str) -> Any:
@@ -51,7 +49,7 @@ def _rows_between(
     return [r for r in rows if (lo is None or key(r) >= lo) and (hi is None or key(r) <= hi)]
 
 
-def _int(q: dict[str, str], name: str) -> int | None:
+def _int(q: Mapping[str, str], name: str) -> int | None:
     return int(q[name]) if name in q else None
 
 
@@ -87,15 +85,14 @@ class Provider:
     """The fixture-backed provider endpoints."""
 
     shared: Path
-    requests: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------ binance REST
-    def binance_klines(self, file: str, q: dict[str, str]) -> Answer:
+    def binance_klines(self, file: str, q: Mapping[str, str]) -> Answer:
         rows = documented(file)
         rows = _rows_between(rows, _int(q, "startTime"), _int(q, "endTime"), lambda r: r[0])
         return _json(rows[: int(q.get("limit", 500))])
 
-    def answer(self, path: str, q: dict[str, str], headers: dict[str, str]) -> Answer:
+    def answer(self, path: str, q: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
         prefix, _, rest = path.lstrip("/").partition("/")
         rest = "/" + rest
         handler = getattr(self, f"_{prefix}", None)
@@ -104,7 +101,7 @@ class Provider:
         result: Answer = handler(rest, q, headers)
         return result
 
-    def _binance_usdm(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _binance_usdm(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path == "/fapi/v1/klines":
             return self.binance_klines(
                 f"binance_fapi_v1_klines_{q['symbol']}_{q['interval']}.json", q
@@ -142,14 +139,14 @@ class Provider:
             )
         return 404, "application/json", b'{"code":-1,"msg":"not found"}', {}
 
-    def _binance_spot(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _binance_spot(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path == "/api/v3/klines":
             return self.binance_klines(
                 f"binance_api_v3_klines_{q['symbol']}_{q['interval']}.json", q
             )
         return 404, "application/json", b'{"code":-1,"msg":"not found"}', {}
 
-    def _binance_archive(self, path: str, _q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _binance_archive(self, path: str, _q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         checksum = path.endswith(".CHECKSUM")
         zip_path = path.removesuffix(".CHECKSUM")
         csv_name = _archive_csv(zip_path)
@@ -162,7 +159,7 @@ class Provider:
         return 200, "application/zip", blob, {}
 
     # ------------------------------------------------------------ FRED
-    def _fred(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _fred(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path != "/graph/fredgraph.csv":
             return 404, "text/plain", b"not found", {}
         files = {
@@ -176,7 +173,7 @@ class Provider:
         csv.writer(out, lineterminator="\n").writerows([rows[0], *keep])
         return 200, "text/csv", out.getvalue().encode(), {}
 
-    def _fred_api(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _fred_api(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if q.get("api_key") != FRED_TEST_KEY:
             body = {
                 "error_code": 400,
@@ -195,7 +192,7 @@ class Provider:
         return _json({**recorded, "count": len(obs), "limit": limit, "observations": obs[:limit]})
 
     # ------------------------------------------------------------ Farside, DefiLlama, CoinGlass
-    def _farside(self, path: str, _q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _farside(self, path: str, _q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path == "/bitcoin-etf-flow-all-data/":
             return (
                 200,
@@ -205,7 +202,7 @@ class Provider:
             )
         return 404, "text/html", b"<html>not found</html>", {}
 
-    def _defillama(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _defillama(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path == "/stablecoins":
             body = (
                 self.shared / "defillama" / "defillama_stablecoins_list_includePrices.json"
@@ -216,7 +213,7 @@ class Provider:
             return _json(documented(f"defillama_stablecoincharts_all{suffix}.json"))
         return 404, "application/json", b"{}", {}
 
-    def _coinglass(self, path: str, q: dict[str, str], h: dict[str, str]) -> Answer:
+    def _coinglass(self, path: str, q: Mapping[str, str], h: Mapping[str, str]) -> Answer:
         if h.get("cg-api-key") != COINGLASS_TEST_KEY:
             return _json({"code": "401", "msg": "API key missing or invalid"})
         name = {
@@ -231,8 +228,28 @@ class Provider:
         )
         return _json(body)
 
+    # ------------------------------------------------------------ Deribit (JSON-RPC)
+    def _deribit(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
+        if path != "/public/get_volatility_index_data":
+            error = {"code": -32601, "message": "Method not found"}
+            return _json({"jsonrpc": "2.0", "error": error}, 400)
+        if q.get("currency") != "BTC" or q.get("resolution") != "1D":
+            error = {"code": -32602, "message": "Invalid params", "data": {"param": "currency"}}
+            return _json({"jsonrpc": "2.0", "error": error}, 400)
+        body = documented("deribit_public_get_volatility_index_data_BTC_1D.json")
+        rows = _rows_between(
+            body["result"]["data"],
+            _int(q, "start_timestamp"),
+            _int(q, "end_timestamp"),
+            lambda r: r[0],
+        )
+        kept = rows[-DERIBIT_ANSWER_CAP:]
+        cut = len(kept) < len(rows)
+        body["result"] = {"data": kept, "continuation": kept[0][0] if cut else None}
+        return _json(body)
+
     # ------------------------------------------------------------ Bybit, OKX (for ccxt)
-    def _bybit(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _bybit(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         if path == "/v5/market/instruments-info":
             if q.get("category") == "linear":
                 return _json(documented("bybit_v5_market_instruments_info_linear.json"))
@@ -274,7 +291,7 @@ class Provider:
             return _json(body)
         return _json({"retCode": 10001, "retMsg": f"unknown path {path}", "result": {}})
 
-    def _okx(self, path: str, q: dict[str, str], _h: dict[str, str]) -> Answer:
+    def _okx(self, path: str, q: Mapping[str, str], _h: Mapping[str, str]) -> Answer:
         def window(
             rows: list[Any], lo_key: str, hi_key: str, ts: Callable[[Any], int]
         ) -> list[Any]:
@@ -307,74 +324,14 @@ class Provider:
         return _json({"code": "51000", "msg": f"unknown path {path}", "data": []})
 
 
-class FixtureServer:
-    """The provider endpoints on 127.0.0.1, with a switchable failure mode."""
+class FixtureServer(LocalServer):
+    """The provider endpoints on 127.0.0.1 (each under its prefix), with the test keys."""
 
     coinglass_key = COINGLASS_TEST_KEY
     fred_key = FRED_TEST_KEY
 
     def __init__(self, shared: Path) -> None:
-        self.provider = Provider(shared)
-        self.mode = "ok"
-        self.timeout_sleep_s = 0.6
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                server.provider.requests.append(self.path)
-                status, ctype, body, extra = server._answer(parts.path, query, headers)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(body)))
-                    for key, value in extra.items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def base(self, provider: str) -> str:
-        return f"{self.url}/{provider}"
-
-    def _answer(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Answer:
-        mode = self.mode
-        if mode == "malformed":
-            return 200, "application/json", b'{"unexpected": "shape"}', {}
-        if mode == "empty":
-            return 200, "application/json", b"", {}
-        if mode == "500":
-            return 500, "text/plain", b"Internal Server Error", {}
-        if mode == "429":
-            return 429, "text/plain", b"Too Many Requests", {"Retry-After": "1"}
-        if mode == "timeout":
-            time.sleep(self.timeout_sleep_s)
-        return self.provider.answer(path, query, headers)
-
-    def __enter__(self) -> FixtureServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Provider(shared).answer)
 
 
 @pytest.fixture(scope="module")
@@ -388,7 +345,6 @@ def server(module_server: FixtureServer) -> Iterator[FixtureServer]:
     """The module's fixture server, in mode ``ok`` at the start of every test."""
     module_server.mode = "ok"
     module_server.timeout_sleep_s = 0.6
-    module_server.provider.requests.clear()
     yield module_server
     module_server.mode = "ok"
 

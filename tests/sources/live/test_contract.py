@@ -1,32 +1,20 @@
-"""One contract suite run against every live connector (like optuna's pytest_storages).
+"""The connector contract suite of :mod:`downside.testing.connectors`, run against every
+live connector of the package.
 
-Each case builds a connector pointed at the local fixture server (127.0.0.1) and names one
-series and range. Every case must: yield pages that chain (cursor / next_start), hold only
-canonical tables with rows in range, ingest into a real store, fetch the same pages twice,
-resume from any page to the same pages, and turn each failure of the source (malformed
-body, empty body, HTTP 500, HTTP 429, timeout) into the matching error.
+Each case builds a connector pointed at the local fixture server (127.0.0.1, see the
+conftest) and names one series and range; the suite checks that pages chain, hold
+canonical rows in range, ingest into a real store, come out the same twice and on resume,
+and that each failure of the source raises the matching error.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from downside.errors import (
-    PayloadError,
-    RateLimitedError,
-    RequestRejectedError,
-    SourceError,
-    SourceTimeoutError,
-)
-from downside.sources import TABLES
 from downside.sources.live import (
     BinanceArchive,
     BinanceSpot,
@@ -35,38 +23,23 @@ from downside.sources.live import (
     CoinGlass,
     Connector,
     DefiLlamaStablecoins,
+    DeribitVolatility,
     Farside,
     FarsideCsv,
     FredApi,
     FredGraph,
     HttpOptions,
     OkxPerp,
-    Page,
-    RetryPolicy,
 )
-from downside.store import Store
+from downside.testing import ConnectorCase as Case
+from downside.testing import ConnectorContract
 
 DOCUMENTED = Path(__file__).resolve().parents[2] / "fixtures" / "documented"
 FixtureServer = Any  # the conftest's local server (conftest modules cannot be imported)
-Make = Callable[[FixtureServer, HttpOptions], Connector]
 
 
 def ts(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One connector, one series, one range, and the rows expected from the fixtures."""
-
-    id: str
-    make: Make
-    series: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    rows: int
-    now: pd.Timestamp | None = None
-    http: bool = True
 
 
 def _usdm(server: FixtureServer, options: HttpOptions) -> Connector:
@@ -230,140 +203,18 @@ CASES = [
         ts("2024-01-21"),
         20,
     ),
+    Case(
+        "deribit-dvol",
+        lambda s, o: DeribitVolatility(o, base_url=s.base("deribit"), page_days=15),
+        "dvol:BTC",
+        ts("2024-01-01"),
+        ts("2024-02-15"),
+        45,
+    ),
 ]
 
 
-def _first_per_connector(cases: list[Case]) -> list[Case]:
-    """The first HTTP case of each connector (id prefix): a connector's series share its
-    one HTTP path, so failures are exercised once per connector."""
-    out: dict[str, Case] = {}
-    for case in cases:
-        prefix = (
-            "-".join(case.id.split("-")[:2])
-            if case.id.startswith("fred")
-            else case.id.split("-")[0]
-        )
-        if case.http:
-            out.setdefault(prefix, case)
-    return list(out.values())
+class TestConnectorContract(ConnectorContract):
+    """Every case above through the shared suite; ``server`` is the conftest's fixture."""
 
-
-FAILURE_CASES = _first_per_connector(CASES)
-
-
-def _build(case: Case, server: FixtureServer, options: HttpOptions) -> tuple[Connector, object]:
-    if case.now is not None:
-        now = case.now
-        options = dataclasses.replace(options, now=lambda: now)
-    connector = case.make(server, options)
-    series = next((s for s in connector.series(["BTC"]) if s.name == case.series), None)
-    assert series is not None, [s.name for s in connector.series(["BTC"])]
-    return connector, series
-
-
-def _pages(
-    connector: Connector, series: object, start: pd.Timestamp, end: pd.Timestamp
-) -> list[Page]:
-    return list(connector.fetch(series, start, end))
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_series_are_well_formed(case: Case, server: FixtureServer, options: HttpOptions) -> None:
-    connector, _ = _build(case, server, options)
-    all_series = connector.series(["BTC"])
-    assert len({s.id for s in all_series}) == len(all_series)
-    for series in all_series:
-        assert series.connector == connector.name
-        assert series.table in connector.tables
-        assert set(series.keys) <= set(TABLES[series.table].keys)
-        assert series.step > pd.Timedelta(0)
-        assert series.start.tzinfo is not None
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_pages_chain_hold_canonical_rows_and_ingest(
-    case: Case, server: FixtureServer, options: HttpOptions, tmp_path: Path
-) -> None:
-    connector, series = _build(case, server, options)
-    pages = _pages(connector, series, case.start, case.end)
-    assert pages, "expected at least one page"
-    assert pages[0].cursor == case.start
-    for before, after in itertools.pairwise(pages):
-        assert before.next_start == after.cursor
-    assert pages[-1].next_start is None
-    rows = 0
-    store = Store(tmp_path / "store", lock_timeout_s=5)
-    for page in pages:
-        assert page.series == series.id
-        for table, frame in page.tables.items():
-            assert table in connector.tables
-            assert list(frame.columns) == list(TABLES[table].all_columns)
-            assert str(frame["ts"].dtype) == "datetime64[us, UTC]"
-            if not series.snapshot:
-                assert ((frame["ts"] >= case.start) & (frame["ts"] < case.end)).all()
-            for key, value in series.keys.items():
-                assert (frame[key] == value).all(), key
-            rows += len(frame)
-        if page.rows:
-            report = store.ingest(page.tables, origin=page.series)
-            assert report.updated == 0
-    assert rows == case.rows
-    stored = store.read(series.table)
-    assert len(stored) == case.rows
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_fetching_twice_and_resuming_give_the_same_pages(
-    case: Case, server: FixtureServer, options: HttpOptions
-) -> None:
-    connector, series = _build(case, server, options)
-    first = _pages(connector, series, case.start, case.end)
-    second = _pages(connector, series, case.start, case.end)
-    assert len(first) == len(second)
-    for a, b in zip(first, second, strict=True):
-        assert (a.cursor, a.next_start) == (b.cursor, b.next_start)
-        for table in a.tables:
-            pd.testing.assert_frame_equal(a.tables[table], b.tables[table])
-    for k, page in enumerate(first[:-1]):
-        assert page.next_start is not None
-        resumed = _pages(connector, series, page.next_start, case.end)
-        expected = first[k + 1 :]
-        assert [p.cursor for p in resumed] == [p.cursor for p in expected]
-        for a, b in zip(resumed, expected, strict=True):
-            for table in a.tables:
-                pd.testing.assert_frame_equal(a.tables[table], b.tables[table])
-
-
-FAILURES = {
-    "malformed": PayloadError,
-    "empty": PayloadError,
-    "500": SourceError,
-    "429": RateLimitedError,
-    "timeout": SourceTimeoutError,
-}
-
-
-@pytest.mark.parametrize("mode", list(FAILURES))
-@pytest.mark.parametrize("case", FAILURE_CASES, ids=lambda c: c.id)
-def test_source_failures_raise_the_matching_error(
-    case: Case, mode: str, server: FixtureServer, options: HttpOptions, sleeps: Any
-) -> None:
-    options = dataclasses.replace(options, timeout_s=0.1, retry=RetryPolicy(max_attempts=2))
-    server.timeout_sleep_s = 0.3
-    connector, series = _build(case, server, options)
-    server.mode = mode
-    with pytest.raises(FAILURES[mode]) as caught:
-        _pages(connector, series, case.start, case.end)
-    error = caught.value
-    if mode == "500":
-        assert not isinstance(error, RateLimitedError | SourceTimeoutError | PayloadError)
-        assert not isinstance(error, RequestRejectedError)
-    if mode in ("500", "429", "timeout"):
-        assert error.attempts == options.retry.max_attempts
-        assert len(sleeps.calls) == options.retry.max_attempts - 1
-    assert error.source == connector.name
-    message = str(error)
-    assert "expected" in message
-    if mode == "429" and not isinstance(connector, BybitPerp | OkxPerp):
-        assert sleeps.calls == [1.0]
-        assert error.retry_after_s == 1.0
+    cases = CASES

@@ -1,5 +1,5 @@
 """HttpClient: Retry-After, Binance weight pauses, backoff, redaction; plus connector edge
-cases (archive fallback and checksum, Farside drift, CoinGlass key, factory errors)."""
+cases (archive fallback and checksum, Farside drift, CoinGlass key, the connector table)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 import respx
 
+from downside.config import Secret, Settings
 from downside.errors import ConfigError, PayloadError, RateLimitedError, RequestRejectedError
 from downside.sources.live import (
+    CONNECTORS,
+    SOURCE_NAMES,
     BinanceArchive,
     BinanceUsdm,
     CoinGlass,
     FredGraph,
     HttpClient,
+    HttpConnector,
     HttpOptions,
     RetryPolicy,
     make_connectors,
@@ -190,22 +194,54 @@ def test_coinglass_error_code_is_rejected_without_showing_the_key() -> None:
     assert key not in repr(connector)
 
 
-def test_make_connectors_reads_keys_from_the_environment_only() -> None:
-    names = [c.name for c in make_connectors(None, environ={})]
-    assert names == ["binance_usdm", "binance_spot", "fred", "farside", "defillama"]
-    assert isinstance(make_connectors(["fred"], environ={})[0], FredGraph)
-    keyed = make_connectors(
-        ["fred", "coinglass"], environ={"FRED_API_KEY": "k1", "COINGLASS_API_KEY": "k2"}
-    )
+def test_make_connectors_takes_keys_from_settings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRED_API_KEY", "from-the-environment")
+    monkeypatch.setenv("COINGLASS_API_KEY", "from-the-environment")
+    none = Settings()
+    names = [c.name for c in make_connectors(None, settings=none)]
+    assert names == ["binance_usdm", "binance_spot", "fred", "farside", "defillama", "deribit"]
+    assert isinstance(make_connectors(["fred"], settings=none)[0], FredGraph)
+    keys = Settings(fred_api_key=Secret("k1"), coinglass_api_key=Secret("k2"))
+    keyed = make_connectors(["fred", "coinglass"], settings=keys)
     assert [c.name for c in keyed] == ["fred_api", "coinglass"]
-    assert [c.name for c in make_connectors(["binance"], environ={})] == [
+    assert [c.name for c in make_connectors(None, settings=keys)][-1] == "coinglass"
+    assert [c.name for c in make_connectors(["binance"], settings=none)] == [
         "binance_usdm",
         "binance_spot",
     ]
-    with pytest.raises(ConfigError, match="COINGLASS_API_KEY"):
-        make_connectors(["coinglass"], environ={})
-    with pytest.raises(ConfigError, match=r"unknown source\(s\) \['kraken'\]"):
-        make_connectors(["kraken"], environ={})
+    with pytest.raises(ConfigError, match="coinglass_api_key") as missing:
+        make_connectors(["coinglass"], settings=none)
+    with pytest.raises(ConfigError, match=r"unknown source\(s\) \['kraken'\]") as unknown:
+        make_connectors(["kraken"], settings=none)
+    for caught in (missing, unknown):
+        assert "--" not in str(caught.value), "library errors name no CLI flag"
+        assert "the source names" in str(caught.value)
+
+
+def test_make_connectors_builds_every_source_from_its_table_entry() -> None:
+    keys = Settings(coinglass_api_key=Secret("k"))
+    urls = {name: f"http://127.0.0.1:9/{name}" for name in CONNECTORS}
+    connectors = make_connectors(list(CONNECTORS), settings=keys, base_urls=urls)
+    assert [c.name for c in connectors] == [
+        "binance_usdm",
+        "binance_spot",
+        "binance_archive",
+        "bybit",
+        "okx",
+        "fred",
+        "farside",
+        "defillama",
+        "coinglass",
+        "deribit",
+    ]
+    assert list(SOURCE_NAMES) == list(CONNECTORS)
+    for connector in connectors:
+        if isinstance(connector, HttpConnector):
+            assert connector.url == urls[connector.name]
+            assert connector._http is None, "nothing is created before the first request"
+            assert connector.http is connector.http
+            connector.close()
+            assert connector._http is None
 
 
 def test_long_short_ratios_have_their_own_frame(server: Any, options: HttpOptions) -> None:

@@ -39,7 +39,7 @@ from downside.errors import PayloadError
 from downside.sources.live._bars import BAR_TABLES, INTERVAL_MS, epoch_to_ts, kline_frame
 from downside.sources.live._base import (
     TS_DTYPE,
-    Connector,
+    HttpConnector,
     Page,
     Series,
     base_symbol,
@@ -49,7 +49,7 @@ from downside.sources.live._base import (
     empty_table,
     numeric_column,
 )
-from downside.sources.live._http import HttpClient, HttpOptions
+from downside.sources.live._http import HttpOptions
 
 ARCHIVE_URL = "https://data.binance.vision"
 DEFAULT_SYMBOLS = ("BTC", "ETH")
@@ -217,7 +217,7 @@ def _days(start: pd.Timestamp, end: pd.Timestamp) -> Iterator[pd.Timestamp]:
         day = day + pd.Timedelta(days=1)
 
 
-class BinanceArchive(Connector):
+class BinanceArchive(HttpConnector):
     """Binance bulk archive: USD-M and spot klines, funding rates, metrics (open interest).
 
     Args:
@@ -228,29 +228,17 @@ class BinanceArchive(Connector):
 
     name = "binance_archive"
     tables = ("ohlcv_daily", "ohlcv_hourly", "funding_rates_8h", "open_interest_daily")
+    default_url = ARCHIVE_URL
 
     def __init__(
         self,
         options: HttpOptions | None = None,
         *,
-        base_url: str = ARCHIVE_URL,
+        base_url: str | None = None,
         intervals: Sequence[str] = ("1d", "1h"),
     ) -> None:
-        super().__init__(options)
-        self.url = base_url
+        super().__init__(options, base_url=base_url)
         self.intervals = tuple(intervals)
-        self._http: HttpClient | None = None
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(self.name, self.url, self.options)
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def series(self, symbols: Sequence[str] | None = None) -> list[Series]:
         out = []

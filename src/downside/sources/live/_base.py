@@ -23,7 +23,7 @@ import pandas as pd
 
 from downside.errors import InvalidNameError, PayloadError
 from downside.sources._schema import TABLES
-from downside.sources.live._http import HttpOptions
+from downside.sources.live._http import HttpClient, HttpOptions
 
 TS_DTYPE: Final = "datetime64[us, UTC]"
 
@@ -42,7 +42,7 @@ class Series:
         step: spacing of its timestamps; the next update starts at the last stored
             time plus ``step``.
         start: where a first update starts when the store has none of its rows and no
-            ``--since`` was given.
+            ``since`` was given.
         params: connector-specific request parameters (pair, interval, series id).
         snapshot: the source serves only the current value (``since`` is not applied).
     """
@@ -95,13 +95,13 @@ class Connector(abc.ABC):
 
     Subclasses set :attr:`name` and :attr:`tables` and implement :meth:`series` and
     :meth:`fetch`. ``__init__`` only stores its arguments; nothing is requested before
-    :meth:`fetch`. API keys are passed in by the caller (read from the environment by
-    :func:`downside.sources.live.make_connectors`), never read from files, and never
-    appear in logs or error messages.
+    :meth:`fetch`. API keys are passed in by the caller (taken from
+    :class:`~downside.config.Settings` by :func:`downside.sources.live.make_connectors`),
+    never read from files or the environment, and never appear in logs or error messages.
     """
 
     name: ClassVar[str]
-    """Short name used by ``downside update --sources``."""
+    """Short name, the one :func:`downside.sources.live.make_connectors` knows it by."""
 
     tables: ClassVar[tuple[str, ...]]
     """Canonical tables its pages can hold."""
@@ -152,6 +152,49 @@ class Connector(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing
         """Release connections."""
+
+
+class HttpConnector(Connector):
+    """A connector that sends its requests to one HTTP root through one client.
+
+    The :class:`HttpClient` is created on first use (so ``__init__`` still requests
+    nothing) and released by :meth:`close`. Subclasses set :attr:`default_url` and
+    override :meth:`new_client` when the client needs headers, secrets to redact or a
+    request-weight budget.
+
+    Args:
+        options: timeouts, retry policy, sleep and clock.
+        base_url: root URL replacing :attr:`default_url` (a local server in tests, a
+            proxy in production).
+    """
+
+    default_url: ClassVar[str]
+    """The provider's root URL."""
+
+    def __init__(self, options: HttpOptions | None = None, *, base_url: str | None = None) -> None:
+        super().__init__(options)
+        self.url = base_url or self.default_url
+        self._http: HttpClient | None = None
+
+    @property
+    def http(self) -> HttpClient:
+        """The client, created by :meth:`new_client` on first use."""
+        if self._http is None:
+            self._http = self.new_client()
+        return self._http
+
+    def new_client(self) -> HttpClient:
+        """A client for :attr:`url` with the connector's options.
+
+        Override to pass headers, secrets or a weight budget to :class:`HttpClient`.
+        """
+        return HttpClient(self.name, self.url, self.options)
+
+    def close(self) -> None:
+        """Close the client's connections; the next request opens a new client."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 # ---------------------------------------------------------------------------- helpers

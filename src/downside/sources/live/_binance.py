@@ -42,7 +42,7 @@ import pandas as pd
 
 from downside.sources.live._bars import BAR_TABLES, INTERVAL_MS, kline_frame
 from downside.sources.live._base import (
-    Connector,
+    HttpConnector,
     Page,
     Series,
     base_symbol,
@@ -72,10 +72,9 @@ RATIO_PATHS: dict[str, str] = {
 RATIO_COLUMNS = ("ts", "symbol", "venue", "kind", "ratio", "long_share", "short_share")
 
 
-class _BinanceKlines(Connector):
+class _BinanceKlines(HttpConnector):
     """Shared kline paging of the futures and spot connectors."""
 
-    base_url: ClassVar[str]
     kline_path: ClassVar[str]
     kline_limit: ClassVar[int]
     weight_limit: ClassVar[int]
@@ -90,28 +89,19 @@ class _BinanceKlines(Connector):
         intervals: Sequence[str] = ("1d", "1h"),
         page_limit: int | None = None,
     ) -> None:
-        super().__init__(options)
-        self.url = base_url or self.base_url
+        super().__init__(options, base_url=base_url)
         self.intervals = tuple(intervals)
         self.page_limit = page_limit or self.kline_limit
-        self._http: HttpClient | None = None
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(
-                self.name,
-                self.url,
-                self.options,
-                weight_header=WEIGHT_HEADER,
-                weight_limit_1m=self.weight_limit,
-            )
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+    def new_client(self) -> HttpClient:
+        """A client that pauses near Binance's request-weight budget per minute."""
+        return HttpClient(
+            self.name,
+            self.url,
+            self.options,
+            weight_header=WEIGHT_HEADER,
+            weight_limit_1m=self.weight_limit,
+        )
 
     def _kline_series(self, symbols: Sequence[str] | None) -> list[Series]:
         out = []
@@ -188,7 +178,7 @@ class BinanceSpot(_BinanceKlines):
 
     name = "binance_spot"
     tables = ("ohlcv_daily", "ohlcv_hourly")
-    base_url = SPOT_URL
+    default_url = SPOT_URL
     kline_path = "/api/v3/klines"
     kline_limit = 1000
     weight_limit = 6000
@@ -208,7 +198,7 @@ class BinanceUsdm(_BinanceKlines):
 
     name = "binance_usdm"
     tables = ("ohlcv_daily", "ohlcv_hourly", "funding_rates_8h", "open_interest_daily")
-    base_url = FAPI_URL
+    default_url = FAPI_URL
     kline_path = "/fapi/v1/klines"
     kline_limit = 1500
     weight_limit = 2400

@@ -1,4 +1,5 @@
-"""CoinGlass API v4 (optional; key from ``COINGLASS_API_KEY``, sent as ``CG-API-KEY``).
+"""CoinGlass API v4 (optional; key from the ``coinglass_api_key`` setting, sent as
+``CG-API-KEY``).
 
 - ``/api/futures/liquidation/aggregated-history?symbol=BTC&interval=1d&exchange_list=...``:
   ``{"code": "0", "msg": "success", "data": [{"time": ms, "aggregated_long_liquidation_usd":
@@ -21,7 +22,7 @@ import pandas as pd
 
 from downside.errors import RequestRejectedError
 from downside.sources.live._base import (
-    Connector,
+    HttpConnector,
     Page,
     Series,
     base_symbol,
@@ -49,7 +50,7 @@ def _data(payload: Any, source: str, what: str) -> list[dict[str, Any]]:
     if str(payload["code"]) != "0":
         raise RequestRejectedError(
             f"{source}: {what} answered code {payload['code']!r}: {payload.get('msg')}; "
-            "expected code '0'; check COINGLASS_API_KEY and your plan's limits",
+            "expected code '0'; check the CoinGlass API key and your plan's limits",
             source=source,
         )
     data = payload.get("data")
@@ -121,16 +122,17 @@ def parse_open_interest(payload: Any, *, symbol: str, source: str = "coinglass")
     )
 
 
-class CoinGlass(Connector):
+class CoinGlass(HttpConnector):
     """Aggregated liquidations and open interest from CoinGlass.
 
     Args:
-        api_key: the key (from ``COINGLASS_API_KEY``); never logged or shown.
+        api_key: the key (the ``coinglass_api_key`` setting); never logged or shown.
         exchanges: exchanges summed in the liquidation series.
     """
 
     name = "coinglass"
     tables = ("liquidations_daily", "open_interest_daily")
+    default_url = COINGLASS_URL
 
     def __init__(
         self,
@@ -138,33 +140,21 @@ class CoinGlass(Connector):
         options: HttpOptions | None = None,
         *,
         exchanges: Sequence[str] = DEFAULT_EXCHANGES,
-        base_url: str = COINGLASS_URL,
+        base_url: str | None = None,
     ) -> None:
-        super().__init__(options)
+        super().__init__(options, base_url=base_url)
         self._api_key = api_key
         self.exchanges = tuple(exchanges)
-        self.url = base_url
-        self._http: HttpClient | None = None
 
     def __repr__(self) -> str:
         return f"CoinGlass(exchanges={list(self.exchanges)}, api_key=***)"
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(
-                self.name,
-                self.url,
-                self.options,
-                headers={"CG-API-KEY": self._api_key, "accept": "application/json"},
-                secrets=[self._api_key],
-            )
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+    def new_client(self) -> HttpClient:
+        """A client that sends the key as ``CG-API-KEY`` and redacts it everywhere."""
+        headers = {"CG-API-KEY": self._api_key, "accept": "application/json"}
+        return HttpClient(
+            self.name, self.url, self.options, headers=headers, secrets=[self._api_key]
+        )
 
     def series(self, symbols: Sequence[str] | None = None) -> list[Series]:
         out = []

@@ -23,7 +23,7 @@ import pandas as pd
 
 from downside.sources.live._base import (
     TS_DTYPE,
-    Connector,
+    HttpConnector,
     Page,
     Series,
     check_symbol,
@@ -31,7 +31,7 @@ from downside.sources.live._base import (
     drift,
     empty_table,
 )
-from downside.sources.live._http import HttpClient, HttpOptions
+from downside.sources.live._http import HttpOptions
 
 DEFILLAMA_URL = "https://stablecoins.llama.fi"
 DEFAULT_COINS = ("USDT", "USDC", "TOTAL")
@@ -145,7 +145,7 @@ def parse_stablecoin_chart(
     return pd.DataFrame({"ts": ts, "stablecoin": stablecoin, "circulating_usd": values})
 
 
-class DefiLlamaStablecoins(Connector):
+class DefiLlamaStablecoins(HttpConnector):
     """Daily stablecoin supply from DefiLlama.
 
     Args:
@@ -154,30 +154,18 @@ class DefiLlamaStablecoins(Connector):
 
     name = "defillama"
     tables = ("stablecoin_supply_daily",)
+    default_url = DEFILLAMA_URL
 
     def __init__(
         self,
         options: HttpOptions | None = None,
         *,
         coins: Sequence[str] = DEFAULT_COINS,
-        base_url: str = DEFILLAMA_URL,
+        base_url: str | None = None,
     ) -> None:
-        super().__init__(options)
+        super().__init__(options, base_url=base_url)
         self.coins = tuple(check_symbol(c.upper()) for c in coins)
-        self.url = base_url
-        self._http: HttpClient | None = None
         self._ids: dict[str, str] | None = None
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(self.name, self.url, self.options)
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def series(self, symbols: Sequence[str] | None = None) -> list[Series]:
         return [

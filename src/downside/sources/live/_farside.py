@@ -27,6 +27,7 @@ from downside.errors import PayloadError
 from downside.sources.live._base import (
     TS_DTYPE,
     Connector,
+    HttpConnector,
     Page,
     Series,
     check_symbol,
@@ -34,7 +35,7 @@ from downside.sources.live._base import (
     drift,
     empty_table,
 )
-from downside.sources.live._http import HttpClient, HttpOptions
+from downside.sources.live._http import HttpOptions
 
 FARSIDE_URL = "https://farside.co.uk"
 PAGES: dict[str, str] = {
@@ -250,26 +251,16 @@ class _FarsideBase(Connector):
         )
 
 
-class Farside(_FarsideBase):
-    """Farside's HTML tables (one request per asset)."""
+class Farside(_FarsideBase, HttpConnector):
+    """Farside's HTML tables (one request per asset).
+
+    Args:
+        options: HTTP options.
+        base_url: the site root (tests point it at a local server).
+    """
 
     name = "farside"
-
-    def __init__(self, options: HttpOptions | None = None, *, base_url: str = FARSIDE_URL) -> None:
-        super().__init__(options)
-        self.url = base_url
-        self._http: HttpClient | None = None
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(self.name, self.url, self.options)
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+    default_url = FARSIDE_URL
 
     def fetch(self, series: Series, start: pd.Timestamp, end: pd.Timestamp) -> Iterator[Page]:
         asset = series.params["asset"]

@@ -9,8 +9,9 @@ out and counted in the page, as the shared data does. Units come from
   (current) or ``DATE,DGS2`` (legacy); several ids give several value columns.
 - ``fred/series/observations?series_id=DGS2&api_key=...&file_type=json``: paged with
   ``offset``/``limit``; an error answers ``{"error_code": 400, "error_message": ...}``.
-  The key is read from ``FRED_API_KEY`` by :func:`downside.sources.live.make_connectors`
-  and is redacted from every URL, log line and error.
+  The key is the ``fred_api_key`` setting (``FRED_API_KEY``), passed in by
+  :func:`downside.sources.live.make_connectors`, and is redacted from every URL, log line
+  and error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pandas as pd
 
 from downside.sources.live._base import (
     TS_DTYPE,
-    Connector,
+    HttpConnector,
     Page,
     Series,
     check_symbol,
@@ -144,7 +145,7 @@ def parse_fred_observations(
     )
 
 
-class _Fred(Connector):
+class _Fred(HttpConnector):
     tables = ("macro_rates_daily",)
 
     def __init__(
@@ -154,15 +155,8 @@ class _Fred(Connector):
         series: Sequence[str] = DEFAULT_SERIES,
         base_url: str | None = None,
     ) -> None:
-        super().__init__(options)
+        super().__init__(options, base_url=base_url)
         self.series_ids = tuple(check_symbol(s) for s in series)
-        self.url = base_url
-        self._http: HttpClient | None = None
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def series(self, symbols: Sequence[str] | None = None) -> list[Series]:
         return [
@@ -183,12 +177,7 @@ class FredGraph(_Fred):
     """FRED's keyless CSV download, one request per series and range."""
 
     name = "fred"
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(self.name, self.url or FREDGRAPH_URL, self.options)
-        return self._http
+    default_url = FREDGRAPH_URL
 
     def fetch(self, series: Series, start: pd.Timestamp, end: pd.Timestamp) -> Iterator[Page]:
         sid = series.params["series_id"]
@@ -227,10 +216,11 @@ class FredApi(_Fred):
     """FRED's API (``series/observations``); needs an API key.
 
     Args:
-        api_key: the key (from ``FRED_API_KEY``); never logged or shown.
+        api_key: the key (the ``fred_api_key`` setting); never logged or shown.
     """
 
     name = "fred_api"
+    default_url = FRED_API_URL
 
     def __init__(
         self,
@@ -246,13 +236,9 @@ class FredApi(_Fred):
     def __repr__(self) -> str:
         return f"FredApi(series={list(self.series_ids)}, api_key=***)"
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(
-                self.name, self.url or FRED_API_URL, self.options, secrets=[self._api_key]
-            )
-        return self._http
+    def new_client(self) -> HttpClient:
+        """A client that redacts the key from URLs, logs and errors."""
+        return HttpClient(self.name, self.url, self.options, secrets=[self._api_key])
 
     def fetch(self, series: Series, start: pd.Timestamp, end: pd.Timestamp) -> Iterator[Page]:
         sid = series.params["series_id"]

@@ -145,12 +145,15 @@ def _retry_after_s(response: httpx.Response, now: pd.Timestamp) -> float | None:
 
 
 def _error_message(response: httpx.Response) -> str:
-    """The source's own error text: JSON ``msg``/``error_message``/``retMsg`` or the body."""
+    """The source's own error text: JSON ``msg``/``error_message``/``retMsg``, a JSON-RPC
+    ``error`` object (``{"code", "message"}``) or the body."""
     text = response.text.strip()
     try:
         body = json.loads(text) if text else None
     except ValueError:
         body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
     if isinstance(body, dict):
         for key in ("error_message", "msg", "retMsg", "message", "error"):
             if body.get(key):

@@ -1,0 +1,27 @@
+"""Test suites shipped with downside, for code written against its contracts.
+
+:mod:`downside.testing.connectors` holds the contract suite every live connector of
+:mod:`downside.sources.live` passes: a third party writing a connector runs the same
+suite on theirs. It needs pytest (a dev dependency of downside, not a runtime one):
+``pip install pytest``. pytest is imported only when the suite runs under it.
+"""
+
+from downside.testing.connectors import (
+    CONTRACT_NOW,
+    FAILURE_MODES,
+    Answer,
+    AnswerFunction,
+    ConnectorCase,
+    ConnectorContract,
+    LocalServer,
+)
+
+__all__ = [
+    "CONTRACT_NOW",
+    "FAILURE_MODES",
+    "Answer",
+    "AnswerFunction",
+    "ConnectorCase",
+    "ConnectorContract",
+    "LocalServer",
+]
