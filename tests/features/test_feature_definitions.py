@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from downside.errors import FeatureDefinitionError
-from downside.features import FAMILIES, FeatureDefinition, load_definitions
+from downside.features import REPO_FILE, FeatureDefinition, FeatureRepo, load_definitions, load_repo
+from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES
+from downside.vocabulary import family_of
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
+FAMILY_NAMES = ("leverage", "funding", "etf_flows", "rates", "technical")
 
 EXPECTED_NAMES = [
     "etf_flows.etf_flow_total",
@@ -96,9 +100,10 @@ EXPECTED_NAMES = [
 def test_repository_definitions_derive_the_pinned_names() -> None:
     features = load_definitions(REPO_FEATURES)
     assert list(features.names) == EXPECTED_NAMES
+    assert features.family_names == FAMILY_NAMES
     families = features.families()
-    assert set(families.values()) == set(FAMILIES)
-    assert all(name.split(".", 1)[0] == family for name, family in families.items())
+    assert set(families.values()) == set(FAMILY_NAMES)
+    assert all(family_of(name) == family for name, family in families.items())
     assert features["technical.drawdown_from_high_90d"].window == "90d"
     assert "leverage.oi_change_7d" in features
     assert features.sources["funding_rates_8h"] == ("binance", "bybit", "sim_perp")
@@ -122,6 +127,8 @@ def test_hash_is_stable_and_tracks_changes(tmp_path: Path) -> None:
 def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text.lstrip(), encoding="utf-8")
+    if not (tmp_path / REPO_FILE).exists():
+        shutil.copy(REPO_FEATURES / REPO_FILE, tmp_path / REPO_FILE)
     return path
 
 
@@ -279,6 +286,7 @@ def test_conflicting_venue_preferences(tmp_path: Path) -> None:
 
 
 def test_definitions_are_frozen_keyword_only_and_validated_when_constructed() -> None:
+    repo = load_repo(REPO_FEATURES / REPO_FILE)
     definition = FeatureDefinition(
         family="rates",
         transform="diff",
@@ -286,6 +294,7 @@ def test_definitions_are_frozen_keyword_only_and_validated_when_constructed() ->
         window="20obs",
         ttl="6d",
         description="10y change",
+        repo=repo,
     )
     assert definition.name == "rates.dgs10_diff_20obs"
     with pytest.raises(AttributeError, match="cannot assign"):
@@ -299,13 +308,170 @@ def test_definitions_are_frozen_keyword_only_and_validated_when_constructed() ->
             inputs=("macro_rates_daily.value[series=DGS10]",),
             ttl="6 days",
             description="",
+            repo=repo,
         )
     rules = {p.rule for p in info.value.problems}
     assert rules == {"missing_window", "bad_ttl", "missing_description"}
 
 
-def test_missing_folder_and_empty_folder(tmp_path: Path) -> None:
+def test_missing_folder_empty_folder_and_missing_repo_file(tmp_path: Path) -> None:
     with pytest.raises(FeatureDefinitionError, match="missing_folder"):
         load_definitions(tmp_path / "absent")
-    with pytest.raises(FeatureDefinitionError, match="no_definitions"):
+    assert _problems(tmp_path) == {
+        ("missing_repo", None): REPO_FILE,
+        ("no_definitions", None): tmp_path.name,
+    }
+    shutil.copy(REPO_FEATURES / REPO_FILE, tmp_path / REPO_FILE)
+    assert _problems(tmp_path) == {("no_definitions", None): tmp_path.name}
+
+
+# ---------------------------------------------------------------------------- repo.toml
+
+REPO_TEXT = """
+[families]
+leverage = "leverage"
+technical = "prices"
+
+[tokens]
+open_interest_daily.open_interest_usd = "oi"
+ohlcv_daily.close = ""
+
+[prices]
+daily_venues = ["coinbase_spot"]
+hourly_venues = ["binance_spot"]
+"""
+FAMILY_FILE = """
+family = "technical"
+
+[[feature]]
+transform = "log_return"
+inputs = ["ohlcv_daily.close"]
+window = "7d"
+ttl = "3d"
+description = "weekly return"
+"""
+
+
+def test_repo_declares_families_in_order_tokens_and_price_venues(tmp_path: Path) -> None:
+    repo = load_repo(REPO_FEATURES / REPO_FILE)
+    assert repo.family_names == FAMILY_NAMES
+    assert all(repo.families[f] for f in FAMILY_NAMES)
+    assert repo.tokens["open_interest_daily.open_interest_usd"] == "oi"
+    # the ingest report's spans (store defaults) describe the stitching the features use
+    assert repo.daily_venues == DEFAULT_DAILY_VENUES
+    assert repo.hourly_venues == DEFAULT_HOURLY_VENUES
+
+    _write(tmp_path, REPO_FILE, REPO_TEXT)
+    _write(tmp_path, "technical.toml", FAMILY_FILE)
+    features = load_definitions(tmp_path)
+    assert features.family_names == ("leverage", "technical")
+    assert features.names == ("technical.return_7d",)
+    assert features.daily_venues == ("coinbase_spot",)
+    assert features.hourly_venues == ("binance_spot",)
+    with pytest.raises(AttributeError, match="cannot assign"):
+        repo.daily_venues = ("x",)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="positional"):
+        FeatureRepo({"x": "y"})  # type: ignore[misc, call-arg]
+
+
+def test_tokens_name_inputs_with_and_without_selectors(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        REPO_FILE,
+        REPO_TEXT.replace('technical = "prices"', 'technical = "prices"\nrates = "rates"')
+        + '\n[tokens.macro_rates_daily]\nvalue = "yield_{sel}"\n',
+    )
+    _write(tmp_path, "technical.toml", FAMILY_FILE)
+    _write(
+        tmp_path,
+        "rates.toml",
+        """
+family = "rates"
+
+[[feature]]
+transform = "level"
+inputs = ["macro_rates_daily.value[series=DGS2]"]
+ttl = "6d"
+description = "token with {sel}"
+
+[[feature]]
+transform = "level"
+inputs = ["stablecoin_supply_daily.circulating_usd[stablecoin=USDT]"]
+ttl = "3d"
+description = "no token: the column, then the selector's value"
+""",
+    )
+    names = load_definitions(tmp_path).names
+    assert names == ("rates.yield_dgs2", "rates.circulating_usd_usdt", "technical.return_7d")
+
+
+def test_repo_problems_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        REPO_FILE,
+        """
+colour = "blue"
+
+[families]
+leverage = "leverage"
+Technical = "capital letters"
+rates = ""
+
+[tokens]
+open_interest_daily.open_interest_usd = "oi"
+open_interest_daily.open_interest_base = "oi"
+"liquidations_daily.long_liq_usd" = "long_liq"
+liquidations_daily.long_liq_usd = "again"
+ohlcv_daily.vwap = "vwap"
+ohlcv_daily.close = "Close {sel}"
+
+[prices]
+daily_venues = []
+hourly_venues = ["binance_spot"]
+weekly_venues = ["x"]
+""",
+    )
+    _write(tmp_path, "technical.toml", FAMILY_FILE)
+    found = _problems(tmp_path)
+    assert found == {
+        ("unknown_key", 1): REPO_FILE,
+        ("bad_family", 5): REPO_FILE,
+        ("bad_family", 6): REPO_FILE,
+        ("duplicate_token", 10): REPO_FILE,
+        ("duplicate_token", 11): REPO_FILE,
+        ("unknown_token_input", 13): REPO_FILE,
+        ("bad_token", 14): REPO_FILE,
+        ("bad_venues", 17): REPO_FILE,
+        ("unknown_key", 19): REPO_FILE,
+    }
+
+
+def test_each_feature_family_must_be_declared(tmp_path: Path) -> None:
+    _write(tmp_path, REPO_FILE, REPO_TEXT)
+    _write(tmp_path, "technical.toml", FAMILY_FILE)
+    _write(tmp_path, "funding.toml", FAMILY_FILE.replace("technical", "funding"))
+    assert _problems(tmp_path) == {("unknown_family", 1): "funding.toml"}
+    with pytest.raises(FeatureDefinitionError, match="unknown_family") as info:
+        FeatureDefinition(
+            family="funding",
+            transform="log_return",
+            inputs=("ohlcv_daily.close",),
+            window="7d",
+            ttl="3d",
+            description="weekly return",
+            repo=load_repo(tmp_path / REPO_FILE),
+        )
+    assert "expected one of ['leverage', 'technical']" in str(info.value)
+
+
+def test_repo_file_needs_families_and_both_venue_lists(tmp_path: Path) -> None:
+    _write(tmp_path, REPO_FILE, "[families]\n\n[prices]\nhourly_venues = 'binance_spot'\n")
+    _write(tmp_path, "technical.toml", FAMILY_FILE)
+    with pytest.raises(FeatureDefinitionError) as info:
         load_definitions(tmp_path)
+    found = {(p.rule, p.line, p.detail.split(":")[0]) for p in info.value.problems}
+    assert found == {
+        ("no_families", 1, "declare at least one family under [families]"),
+        ("bad_venues", 3, "daily_venues"),
+        ("bad_venues", 4, "hourly_venues"),
+    }

@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from downside.features import FAMILIES, FeatureStore, load_definitions
+from downside.features import FeatureStore, load_definitions
 from downside.sources import simulate_market
-from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Store
+from downside.store import Store
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
+FAMILY_NAMES = load_definitions(REPO_FEATURES).family_names
 SIM_CUTOFFS = ("2024-03-16T00:00Z", "2024-09-04T00:00Z")
 REAL_CUTOFFS = ("2021-05-19T00:00Z", "2022-11-08T00:00Z", "2024-12-09T00:00Z")
 
@@ -32,12 +33,7 @@ def _truncated_copy(source: Path, target: Path, cutoff: pd.Timestamp) -> Path:
 def _feature_store(root: Path, data: Path) -> FeatureStore:
     store = Store(root)
     store.ingest_files(data)
-    return FeatureStore(
-        store,
-        load_definitions(REPO_FEATURES),
-        daily_venues=DEFAULT_DAILY_VENUES,
-        hourly_venues=DEFAULT_HOURLY_VENUES,
-    )
+    return FeatureStore(store, load_definitions(REPO_FEATURES))
 
 
 def _hourly_spine(symbols: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -75,7 +71,7 @@ def simulated(
     return out
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_no_lookahead_per_family_on_simulated_market(
     family: str,
     simulated: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]],

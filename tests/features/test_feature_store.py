@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from downside.errors import FeatureDefinitionError, PredictionInputError, SchemaError
-from downside.features import FeatureStore, load_definitions
+from downside.features import REPO_FILE, FeatureStore, load_definitions
 from downside.store import Store
+
+REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
 
 DEFINITIONS = """
 family = "technical"
@@ -106,6 +108,8 @@ def feature_dir(tmp_path: Path) -> Path:
     (folder / "technical.toml").write_text(DEFINITIONS, encoding="utf-8")
     (folder / "etf_flows.toml").write_text(ETF_DEFINITIONS, encoding="utf-8")
     (folder / "rates.toml").write_text(RATES_DEFINITIONS, encoding="utf-8")
+    repo = (REPO_FEATURES / REPO_FILE).read_text(encoding="utf-8")
+    (folder / REPO_FILE).write_text(repo, encoding="utf-8")
     return folder
 
 
@@ -269,6 +273,8 @@ def test_metadata(features: FeatureStore) -> None:
         features.latest_asof("SOL")
     manifest = features.manifest()
     assert manifest["names"] == list(features.definitions.names)
+    assert features.family_names() == ("leverage", "funding", "etf_flows", "rates", "technical")
+    assert manifest["family_names"] == list(features.family_names())
     assert manifest["definitions_hash"] == features.definitions.hash
     assert features.families()["rates.dgs2"] == "rates"
     assert manifest["inputs"]["rates.dgs2"] == ["macro_rates_daily.value[series=DGS2]"]
@@ -282,3 +288,29 @@ def test_from_settings_uses_the_settings_store(feature_dir: Path) -> None:
     fs = FeatureStore.from_settings(settings)
     assert fs.symbols() == ["BTC", "ETH"]
     assert fs.store.root == settings.store_dir
+
+
+def test_price_venues_come_from_the_repo_unless_the_settings_override_them(
+    feature_dir: Path,
+) -> None:
+    from downside.config import load_settings
+
+    repo = (feature_dir / REPO_FILE).read_text(encoding="utf-8")
+    (feature_dir / REPO_FILE).write_text(
+        repo.replace(
+            'daily_venues = [\n    "coinbase_spot",', 'daily_venues = [\n    "kraken_spot",'
+        ),
+        encoding="utf-8",
+    )
+    definitions = load_definitions(feature_dir)
+    assert definitions.daily_venues[0] == "kraken_spot"
+    fs = FeatureStore.from_settings(load_settings({"feature_dir": feature_dir}))
+    assert fs.daily_venues == definitions.daily_venues
+    assert fs.hourly_venues == definitions.hourly_venues
+    assert fs.manifest()["daily_venues"] == list(definitions.daily_venues)
+    mine = load_settings({"feature_dir": feature_dir, "daily_venues": ("coinbase_spot",)})
+    fs = FeatureStore.from_settings(mine)
+    assert fs.daily_venues == ("coinbase_spot",)
+    assert fs.hourly_venues == definitions.hourly_venues
+    with pytest.raises(SchemaError, match="bad_venue_list"):
+        FeatureStore(fs.store, definitions, hourly_venues=())

@@ -1,15 +1,38 @@
-"""Oracle tests: every transform equals a naive loop over rows on seeded random data."""
+"""Transforms: every one equals a naive loop over rows on seeded random data (oracle
+tests), is causal, and derives its name from its fields (pinned)."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from downside.features import TRANSFORMS, Window, parse_window
+from downside.features import (
+    TRANSFORMS,
+    CarryAnnualized,
+    Cumulative,
+    DaysSinceMaCross,
+    DistanceToLow,
+    FailedBreakout,
+    GarmanKlassVol,
+    Level,
+    LogReturn,
+    MaCrossState,
+    PctChange,
+    PerDollarVolume,
+    Spread,
+    SumPerDollarVolume,
+    SumTo,
+    Transform,
+    Window,
+    ZScore,
+    parse_transform,
+    parse_window,
+)
 from downside.features._transforms import ParamValue
 
 DAY = pd.Timedelta(days=1)
@@ -104,9 +127,9 @@ def _run(
     window: str | None,
     params: Mapping[str, ParamValue] | None = None,
 ) -> np.ndarray:
-    spec = TRANSFORMS[name]
-    win = parse_window(window) if window is not None else None
-    result = spec.compute(list(inputs), win, dict(params or {}), [DAY] * len(inputs))
+    fields: dict[str, ParamValue] = {"window": parse_window(window)} if window else {}
+    transform = TRANSFORMS[name](**fields, **(params or {}))
+    result = transform.compute(list(inputs), [DAY] * len(inputs))
     assert result.index.equals(inputs[0].index)
     assert result.dtype == np.float64
     return result.to_numpy()
@@ -358,3 +381,100 @@ def test_transforms_are_causal() -> None:
         before = _run(name, [bars[r] for r in roles], window, params)[:cut]
         after = _run(name, [changed[r] for r in roles], window, params)[:cut]
         np.testing.assert_array_equal(before, after, err_msg=name)
+
+
+# ---------------------------------------------------------------------------- names
+
+D7, D30 = Window(7, "d"), Window(30, "d")
+
+
+@pytest.mark.parametrize(
+    ("transform", "tokens", "name"),
+    [
+        (Level(), ["dgs2"], "dgs2"),
+        (PctChange(window=D7), ["oi"], "oi_change_7d"),
+        (LogReturn(window=Window(24, "h")), [""], "return_24h"),
+        (Cumulative(window=D7, settlements_per_obs=3), ["funding_rate"], "funding_rate_cum_7d"),
+        (CarryAnnualized(window=D7, periods_per_year=1095.0), ["f"], "f_carry_annualized_7d"),
+        (ZScore(window=Window(90, "d")), ["leverage_ratio"], "leverage_ratio_zscore_90d"),
+        (ZScore(window=Window(90, "d"), log=True), ["oi"], "log_oi_zscore_90d"),
+        (Spread(), ["dgs10", "dgs2"], "dgs10_minus_dgs2"),
+        (SumTo(window=D7), ["long_liq", "short_liq", "oi"], "long_liq_plus_short_liq_to_oi_7d"),
+        (PerDollarVolume(window=D30, scale=1e6), ["oi", "", "volume"], "oi_per_dollar_volume_30d"),
+        (
+            SumPerDollarVolume(window=D30, sum_window=Window(5, "obs")),
+            ["etf_flow_total", "", "volume"],
+            "etf_flow_total_sum_5obs_per_dollar_volume_30d",
+        ),
+        (GarmanKlassVol(window=D30), ["", "", "", ""], "rv_garman_klass_30d"),
+        (
+            MaCrossState(fast=Window(50, "d"), slow=Window(200, "d")),
+            [""],
+            "ma_cross_state_50d_200d",
+        ),
+        (DaysSinceMaCross(fast=D7, slow=D30), ["btc"], "btc_days_since_ma_cross_7d_30d"),
+        (
+            DistanceToLow(window=Window(90, "d"), vol_window=D30),
+            ["", ""],
+            "dist_low_90d_in_vol_30d",
+        ),
+        (
+            FailedBreakout(window=Window(5, "d"), lookback=Window(20, "d")),
+            ["", ""],
+            "failed_breakout_20d_5d",
+        ),
+    ],
+)
+def test_names_are_derived_from_fields(transform: Transform, tokens: list[str], name: str) -> None:
+    assert transform.name(tokens) == name
+
+
+def test_every_transform_is_small_frozen_and_declared_by_its_fields() -> None:
+    assert sorted(TRANSFORMS) == sorted(
+        [
+            "level", "diff", "pct_change", "log_return", "mean", "sum", "cumulative",
+            "carry_annualized", "zscore", "positive_share", "negative_streak", "spread",
+            "share", "sum_to", "per_dollar_volume", "sum_per_dollar_volume", "realized_vol",
+            "parkinson_vol", "garman_klass_vol", "ma_distance", "ma_cross_state",
+            "days_since_ma_cross", "drawdown_from_high", "distance_to_low", "rsi",
+            "failed_breakout",
+        ]
+    )  # fmt: skip
+    for key, cls in TRANSFORMS.items():
+        assert cls.key == key
+        placeholders = set(re.findall(r"{(\w+)}", cls.template))
+        fields = {"window"} if cls.windowed() else set()
+        assert placeholders <= {*cls.roles, *fields, *cls.params()}, key
+        assert set(cls.roles) & placeholders, f"{key}: the name shows none of its inputs"
+    transform = PctChange(window=D7)
+    assert transform == PctChange(window=Window(7, "d"))
+    assert transform != PctChange(window=D30)
+    assert repr(transform) == "PctChange(window=Window(count=7, unit='d'))"
+    with pytest.raises(AttributeError, match="cannot assign"):
+        transform.window = D30  # type: ignore[misc]
+    with pytest.raises(TypeError, match="positional"):
+        PctChange(D7)  # type: ignore[misc]
+    with pytest.raises(ValueError, match="one token per role"):
+        transform.name(["a", "b"])
+
+
+def test_definition_values_map_to_transform_fields() -> None:
+    built, problems = parse_transform("cumulative", "3d", {"settlements_per_obs": 3})
+    assert problems == []
+    assert built == Cumulative(window=Window(3, "d"), settlements_per_obs=3)
+    built, problems = parse_transform("zscore", "90d", {})
+    assert built == ZScore(window=Window(90, "d"), log=False)
+    built, problems = parse_transform(
+        "per_dollar_volume", "30obs", {"scale": 0, "colour": 1, "sum_window": "5obs"}
+    )
+    assert built is None
+    assert {(key, rule) for key, rule, _ in problems} == {
+        ("params", "bad_param"),
+        ("params", "unknown_param"),
+    }
+    _, problems = parse_transform("ma_cross_state", "5d", {"fast": "50d"})
+    assert [rule for _, rule, _ in problems] == ["unexpected_window", "missing_param"]
+    _, problems = parse_transform("nope", None, {})
+    assert [rule for _, rule, _ in problems] == ["unknown_transform"]
+    assert Cumulative.params()["settlements_per_obs"].minimum == 1
+    assert ZScore.params()["log"].default is False

@@ -22,13 +22,8 @@ import numpy as np
 import pandas as pd
 
 from downside.errors import EmptyStoreError, Problem, SchemaError
-from downside.features._definitions import (
-    GLOBAL_ENTITY,
-    FeatureDefinition,
-    InputRef,
-    InputTerm,
-    entity_column,
-)
+from downside.features._definitions import FeatureDefinition
+from downside.features._inputs import GLOBAL_ENTITY, InputRef, InputTerm, entity_column
 from downside.features._protocols import StoreReader
 from downside.sources import TABLES
 
@@ -285,9 +280,7 @@ def _compute_entity(
     for definition in group.definitions:
         inputs = [series.get((ref.source_id, ref.column), empty) for ref in definition.input_refs]
         freqs = [ref.freq for ref in definition.input_refs]
-        result = definition.spec.compute(
-            inputs, definition.window_value, definition.param_values, freqs
-        )
+        result = definition.transform_value.compute(inputs, freqs)
         values = result.to_numpy(dtype="float64")
         has = ~np.isnan(values)
         stamps = pd.Series(np.where(has, event_us, np.iinfo(np.int64).min))

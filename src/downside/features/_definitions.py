@@ -1,27 +1,23 @@
 """Declarative feature definitions: one TOML file per family, validated when loaded.
 
-A definition file looks like::
+A folder of definitions holds ``repo.toml`` (the families, name tokens and price venues,
+see :mod:`downside.features._repo`) and one file per family::
 
-    family = "leverage"
+    family = "leverage"                    # one of the families of repo.toml
 
     [sources.open_interest_daily]          # venue preference for a table with venues
     venues = ["cryptoquant_all_exchanges", "sim_all_exchanges"]
 
     [[feature]]
-    transform = "pct_change"
+    transform = "pct_change"               # a transform's key (downside.features.TRANSFORMS)
     inputs = ["open_interest_daily.open_interest_usd"]
     window = ["1d", "7d", "30d"]           # one feature per window
     ttl = "3d"
     description = "open-interest change over {window}"
 
-Inputs are ``table.column`` (``ohlcv_daily``/``ohlcv_hourly`` columns come from the
-store's venue-stitched prices), optionally with a selector fixing the table's other key
-(``macro_rates_daily.value[series=DGS2]``), or several terms joined by ``|``: a daily
-series taking, for each UTC day, the day's mean from the first term that has rows that
-day (``funding_rates_8h.funding_rate | funding_rates_daily.funding_rate_8h_equiv``).
-
-Names are never written by hand: ``<family>.<derived>`` where ``<derived>`` comes from the
-transform's template, the inputs' tokens, the window and the parameters.
+Inputs are described in :mod:`downside.features._inputs`. Names are never written by
+hand: ``<family>.<derived>`` where ``<derived>`` comes from the transform's template
+filled with the inputs' tokens (from ``repo.toml``) and the transform's fields.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,209 +34,20 @@ from typing import Any
 import pandas as pd
 
 from downside.errors import FeatureDefinitionError, Problem
-from downside.features._transforms import TRANSFORMS, ParamSpec, ParamValue, TransformSpec
-from downside.features._windows import Window, parse_window
+from downside.features._inputs import PRICE_TABLES, InputRef, parse_input
+from downside.features._repo import REPO_FILE, FeatureRepo, read_repo, venue_list_problem
+from downside.features._toml import read_toml
+from downside.features._transforms import TRANSFORMS, Transform, parse_transform
+from downside.features._windows import parse_window
 from downside.sources import TABLES
+from downside.vocabulary import is_feature
 
-FAMILIES: tuple[str, ...] = ("leverage", "funding", "etf_flows", "rates", "technical")
-PRICE_TABLES: dict[str, str] = {"ohlcv_daily": "1d", "ohlcv_hourly": "1h"}
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume_base")
-GLOBAL_ENTITY = "*"
 ENGINE_VERSION = 1
 
 _FEATURE_KEYS = ("transform", "inputs", "window", "ttl", "description", "params")
 _REQUIRED_FEATURE_KEYS = ("transform", "inputs", "ttl", "description")
 _FILE_KEYS = ("family", "sources", "feature")
-_TERM = re.compile(r"^([a-z0-9_]+)\.([a-z0-9_]+)(?:\[([A-Za-z0-9_]+)=([A-Za-z0-9_]+)\])?$")
 _NAME = re.compile(r"^[a-z0-9_]+$")
-_TOKENS: dict[tuple[str, str], str] = {
-    **{(table, column): "" for table in PRICE_TABLES for column in PRICE_COLUMNS[:4]},
-    **{(table, "volume_base"): "volume" for table in PRICE_TABLES},
-    ("funding_rates_8h", "funding_rate"): "funding_rate",
-    ("funding_rates_daily", "funding_rate_8h_equiv"): "funding_rate",
-    ("open_interest_daily", "open_interest_usd"): "oi",
-    ("open_interest_daily", "open_interest_base"): "oi_base",
-    ("open_interest_daily", "estimated_leverage_ratio"): "leverage_ratio",
-    ("liquidations_daily", "long_liq_usd"): "long_liq",
-    ("liquidations_daily", "short_liq_usd"): "short_liq",
-    ("liquidations_daily", "long_liq_base"): "long_liq_base",
-    ("liquidations_daily", "short_liq_base"): "short_liq_base",
-    ("etf_flows_daily", "net_flow_usd_m"): "etf_flow_{sel}",
-    ("macro_rates_daily", "value"): "{sel}",
-    ("stablecoin_supply_daily", "circulating_usd"): "stablecoin_{sel}",
-    ("coinbase_premium_daily", "coinbase_premium_index_pct"): "coinbase_premium_pct",
-    ("coinbase_premium_daily", "coinbase_premium_gap_usd"): "coinbase_premium_gap",
-}
-
-
-def entity_column(table: str) -> str | None:
-    """The key that identifies the asset (``symbol``, ``asset``), ``None`` for global tables."""
-    keys = TABLES[table].keys
-    if "asset" in keys:
-        return "asset"
-    return "symbol" if "symbol" in keys else None
-
-
-def selector_keys(table: str) -> tuple[str, ...]:
-    """Keys a selector must fix: every key but the entity and the venue."""
-    return tuple(k for k in TABLES[table].keys if k not in {entity_column(table), "venue"})
-
-
-@dataclass(frozen=True)
-class InputTerm:
-    """One ``table.column[key=value]`` term of an input.
-
-    Attributes:
-        table: canonical table name.
-        column: value column.
-        selector: ``(key, value)`` pairs fixing the table's non-entity keys.
-    """
-
-    table: str
-    column: str
-    selector: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def source_id(self) -> str:
-        """The rows the term reads: table plus selector (the column is not part of it)."""
-        sel = ",".join(f"{k}={v}" for k, v in self.selector)
-        return f"{self.table}[{sel}]" if sel else self.table
-
-    @property
-    def token(self) -> str:
-        """Short name used in derived feature names."""
-        base = _TOKENS.get((self.table, self.column), self.column)
-        value = "_".join(v.lower() for _, v in self.selector)
-        if "{sel}" in base:
-            return base.format(sel=value)
-        return f"{base}_{value}" if value else base
-
-    @property
-    def is_price(self) -> bool:
-        """Whether the term reads venue-stitched prices."""
-        return self.table in PRICE_TABLES
-
-
-@dataclass(frozen=True)
-class InputRef:
-    """One input of a feature: a term, or several terms coalesced per UTC day.
-
-    Attributes:
-        text: the input as written.
-        terms: the parsed terms, best first.
-    """
-
-    text: str
-    terms: tuple[InputTerm, ...]
-
-    @property
-    def source_id(self) -> str:
-        """Identity of the grid the input lives on (shared by inputs of the same rows)."""
-        if len(self.terms) == 1:
-            return self.terms[0].source_id
-        return "coalesce(" + " | ".join(f"{t.source_id}.{t.column}" for t in self.terms) + ")"
-
-    @property
-    def column(self) -> str:
-        """Column name of the input in its source frame."""
-        return self.terms[0].column if len(self.terms) == 1 else "value"
-
-    @property
-    def token(self) -> str:
-        """Short name used in derived feature names (the first term's)."""
-        return self.terms[0].token
-
-    @property
-    def freq(self) -> pd.Timedelta:
-        """Nominal spacing of the input's grid (coalesced inputs are daily)."""
-        if len(self.terms) > 1:
-            return pd.Timedelta(days=1)
-        return parse_window(TABLES[self.terms[0].table].freq, allow_obs=False).delta
-
-    @property
-    def is_global(self) -> bool:
-        """Whether the input is the same for every symbol (rates, stablecoins)."""
-        return entity_column(self.terms[0].table) is None
-
-
-def parse_input(text: object) -> tuple[InputRef | None, list[str]]:
-    """Parse an input string; returns the input (or None) and the problems found."""
-    if not isinstance(text, str) or not text.strip():
-        return None, [f"expected a string 'table.column', received {text!r}"]
-    problems: list[str] = []
-    terms: list[InputTerm] = []
-    for raw in text.split("|"):
-        part = raw.strip()
-        match = _TERM.match(part)
-        if match is None:
-            problems.append(
-                f"input term {part!r} is not 'table.column' or 'table.column[key=VALUE]'"
-            )
-            continue
-        table, column, key, value = match.groups()
-        spec = TABLES.get(table)
-        if spec is None:
-            problems.append(f"unknown table {table!r} in {part!r}; known: {sorted(TABLES)}")
-            continue
-        numeric = [c for c, kind in spec.columns.items() if kind != "str"]
-        if table in PRICE_TABLES:
-            numeric = list(PRICE_COLUMNS)
-        if column not in numeric:
-            problems.append(
-                f"unknown column {table}.{column} in {part!r}; numeric columns of {table}: "
-                f"{numeric}"
-            )
-            continue
-        selector = ((key, value),) if key is not None else ()
-        needed = selector_keys(table)
-        given = tuple(k for k, _ in selector)
-        if given != needed:
-            problems.append(
-                f"input {part!r} must fix the key(s) {list(needed)} of {table} with a selector "
-                f"like [{needed[0]}=VALUE]"
-                if needed
-                else f"input {part!r}: {table} takes no selector, received [{key}=...]"
-            )
-            continue
-        terms.append(InputTerm(table, column, selector))
-    if problems:
-        return None, problems
-    if len(terms) > 1:
-        if any(t.is_price for t in terms):
-            problems.append(f"input {text!r}: price tables cannot be coalesced with '|'")
-        if len({entity_column(t.table) is None for t in terms}) > 1:
-            problems.append(f"input {text!r}: cannot coalesce global and per-symbol tables")
-        if problems:
-            return None, problems
-    return InputRef(text, tuple(terms)), []
-
-
-def _param_value(name: str, spec: ParamSpec, raw: object) -> ParamValue:
-    if spec.kind == "window":
-        return parse_window(raw)
-    if spec.kind == "bool":
-        if not isinstance(raw, bool):
-            raise ValueError(f"expected true or false, received {raw!r}")
-        return raw
-    if spec.kind == "int":
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ValueError(f"expected an integer, received {raw!r}")
-        if spec.minimum is not None and raw < spec.minimum:
-            raise ValueError(f"expected an integer >= {spec.minimum:g}, received {raw}")
-        return raw
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValueError(f"expected a number, received {raw!r}")
-    if spec.minimum is not None and float(raw) <= spec.minimum:
-        raise ValueError(f"expected a number > {spec.minimum:g}, received {raw}")
-    return float(raw)
-
-
-def _render(value: ParamValue, name: str) -> str:
-    if isinstance(value, Window):
-        return value.label
-    if isinstance(value, bool):
-        return name if value else ""
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,18 +55,23 @@ class FeatureDefinition:
     """One feature, validated when constructed; ``name`` is derived, never given.
 
     Attributes:
-        family: one of :data:`FAMILIES`; the name's prefix.
-        transform: a key of :data:`TRANSFORMS`.
+        family: one of the repository's families; the name's prefix.
+        transform: a key of :data:`~downside.features.TRANSFORMS`.
         inputs: input strings, one per transform role.
-        window: trailing window (``7d``, ``24h``, ``5obs``) where the transform needs one.
         ttl: time-to-live (``3d``, ``6h``): a value whose ``event_ts`` is older than this at
             the as-of time is missing and flagged stale.
         description: one line for listings.
-        params: transform parameters.
+        repo: the repository (families and name tokens).
+        window: trailing window (``7d``, ``24h``, ``5obs``) where the transform needs one.
+        params: transform parameters, as written.
         source: definition file (for error messages).
         line: line of the definition in ``source``.
         key_lines: line of each key in ``source``.
         name: derived ``<family>.<derived>`` name.
+        input_refs: the parsed inputs.
+        transform_value: the transform object built from ``transform``, ``window`` and
+            ``params``.
+        ttl_value: the parsed ``ttl``.
 
     Raises:
         FeatureDefinitionError: every problem found, with file and line.
@@ -271,6 +82,7 @@ class FeatureDefinition:
     inputs: tuple[str, ...]
     ttl: str
     description: str
+    repo: FeatureRepo = field(compare=False, hash=False, repr=False)
     window: str | None = None
     params: Mapping[str, object] = field(default_factory=dict, hash=False)
     source: str = "<memory>"
@@ -278,9 +90,8 @@ class FeatureDefinition:
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
     name: str = field(init=False)
     input_refs: tuple[InputRef, ...] = field(init=False, repr=False)
-    window_value: Window | None = field(init=False, repr=False)
+    transform_value: Transform = field(init=False, repr=False)
     ttl_value: pd.Timedelta = field(init=False, repr=False)
-    param_values: Mapping[str, ParamValue] = field(init=False, repr=False, hash=False)
 
     def _problem(self, key: str, rule: str, detail: str) -> Problem:
         line = self.key_lines.get(key, self.line)
@@ -290,45 +101,34 @@ class FeatureDefinition:
         problems: list[Problem] = []
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
-        if self.family not in FAMILIES:
+        if self.family not in self.repo.families:
             problems.append(
                 self._problem(
                     "family",
                     "unknown_family",
-                    f"expected one of {list(FAMILIES)}, received {self.family!r}",
+                    f"expected one of {list(self.repo.families)} (the [families] of "
+                    f"{REPO_FILE}), received {self.family!r}",
                 )
             )
-        spec = TRANSFORMS.get(self.transform)
-        if spec is None:
-            problems.append(
-                self._problem(
-                    "transform",
-                    "unknown_transform",
-                    f"expected one of {sorted(TRANSFORMS)}, received {self.transform!r}",
-                )
-            )
-        refs = self._check_inputs(spec, problems)
-        window = self._check_window(spec, problems)
+        transform, issues = parse_transform(self.transform, self.window, self.params)
+        problems.extend(self._problem(*issue) for issue in issues)
+        refs = self._check_inputs(problems)
         ttl = self._check_ttl(problems)
-        params = self._check_params(spec, problems)
         if not isinstance(self.description, str) or not self.description.strip():
             problems.append(
                 self._problem("description", "missing_description", "expected a non-empty text")
             )
         if problems:
             raise FeatureDefinitionError(problems)
-        assert spec is not None
+        assert transform is not None
         assert refs is not None
         assert ttl is not None
         object.__setattr__(self, "input_refs", refs)
-        object.__setattr__(self, "window_value", window)
+        object.__setattr__(self, "transform_value", transform)
         object.__setattr__(self, "ttl_value", ttl)
-        object.__setattr__(self, "param_values", MappingProxyType(params))
-        object.__setattr__(self, "name", self._derive_name(spec, refs, window, params))
+        object.__setattr__(self, "name", self._derive_name(transform, refs))
 
-    def _check_inputs(
-        self, spec: TransformSpec | None, problems: list[Problem]
-    ) -> tuple[InputRef, ...] | None:
+    def _check_inputs(self, problems: list[Problem]) -> tuple[InputRef, ...] | None:
         refs: list[InputRef] = []
         bad = False
         for text in self.inputs:
@@ -337,13 +137,14 @@ class FeatureDefinition:
             bad = bad or ref is None
             if ref is not None:
                 refs.append(ref)
-        if spec is not None and len(self.inputs) != len(spec.roles):
+        cls = TRANSFORMS.get(self.transform)
+        if cls is not None and len(self.inputs) != len(cls.roles):
             problems.append(
                 self._problem(
                     "inputs",
                     "wrong_input_count",
-                    f"transform {spec.name} takes {len(spec.roles)} input(s) "
-                    f"{list(spec.roles)}, received {len(self.inputs)}",
+                    f"transform {cls.key} takes {len(cls.roles)} input(s) "
+                    f"{list(cls.roles)}, received {len(self.inputs)}",
                 )
             )
             bad = True
@@ -359,33 +160,6 @@ class FeatureDefinition:
             bad = True
         return None if bad else tuple(refs)
 
-    def _check_window(self, spec: TransformSpec | None, problems: list[Problem]) -> Window | None:
-        if spec is None:
-            return None
-        if spec.window == "forbidden":
-            if self.window is not None:
-                problems.append(
-                    self._problem(
-                        "window",
-                        "unexpected_window",
-                        f"transform {spec.name} takes no window, received {self.window!r}; "
-                        "remove it",
-                    )
-                )
-            return None
-        if self.window is None:
-            problems.append(
-                self._problem(
-                    "window", "missing_window", f"transform {spec.name} needs a window like '7d'"
-                )
-            )
-            return None
-        try:
-            return parse_window(self.window)
-        except ValueError as exc:
-            problems.append(self._problem("window", "bad_window", str(exc)))
-            return None
-
     def _check_ttl(self, problems: list[Problem]) -> pd.Timedelta | None:
         try:
             return parse_window(self.ttl, allow_obs=False).delta
@@ -393,52 +167,10 @@ class FeatureDefinition:
             problems.append(self._problem("ttl", "bad_ttl", str(exc)))
             return None
 
-    def _check_params(
-        self, spec: TransformSpec | None, problems: list[Problem]
-    ) -> dict[str, ParamValue]:
-        values: dict[str, ParamValue] = {}
-        if spec is None:
-            return values
-        for key in sorted(set(self.params) - set(spec.params)):
-            problems.append(
-                self._problem(
-                    "params",
-                    "unknown_param",
-                    f"transform {spec.name} has no parameter {key!r}; known: {sorted(spec.params)}",
-                )
-            )
-        for key, pspec in spec.params.items():
-            if key not in self.params:
-                if pspec.required:
-                    problems.append(
-                        self._problem(
-                            "params",
-                            "missing_param",
-                            f"transform {spec.name} needs parameter {key!r} ({pspec.kind})",
-                        )
-                    )
-                elif pspec.default is not None:
-                    values[key] = pspec.default
-                continue
-            try:
-                values[key] = _param_value(key, pspec, self.params[key])
-            except ValueError as exc:
-                problems.append(self._problem("params", "bad_param", f"{key}: {exc}"))
-        return values
-
-    def _derive_name(
-        self,
-        spec: TransformSpec,
-        refs: tuple[InputRef, ...],
-        window: Window | None,
-        params: Mapping[str, ParamValue],
-    ) -> str:
-        tokens = {role: ref.token for role, ref in zip(spec.roles, refs, strict=True)}
-        tokens.update({key: _render(value, key) for key, value in params.items()})
-        tokens["w"] = window.label if window is not None else ""
-        text = spec.template.format(**tokens)
-        derived = "_".join(part for part in text.split("_") if part)
-        if not _NAME.match(derived):
+    def _derive_name(self, transform: Transform, refs: tuple[InputRef, ...]) -> str:
+        derived = transform.name([self.repo.token(ref.terms[0]) for ref in refs])
+        name = f"{self.family}.{derived}"
+        if not _NAME.match(derived) or not is_feature(name):
             raise FeatureDefinitionError(
                 [
                     self._problem(
@@ -448,15 +180,12 @@ class FeatureDefinition:
                     )
                 ]
             )
-        return f"{self.family}.{derived}"
-
-    @property
-    def spec(self) -> TransformSpec:
-        """The transform's specification."""
-        return TRANSFORMS[self.transform]
+        return name
 
     def canonical(self) -> dict[str, Any]:
         """A JSON-ready description (used by the definitions hash and the manifest)."""
+        labels = self.transform_value.labels()
+        labels.pop("window", None)
         return {
             "name": self.name,
             "family": self.family,
@@ -464,21 +193,24 @@ class FeatureDefinition:
             "inputs": list(self.inputs),
             "window": self.window,
             "ttl": self.ttl,
-            "params": {k: _render(v, k) or "false" for k, v in sorted(self.param_values.items())},
+            "params": {k: text or "false" for k, text in sorted(labels.items())},
             "description": self.description,
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeatureSet:
-    """Validated definitions plus the venue preferences of tables with venues.
+    """Validated definitions, the repository they belong to and the venue preferences of
+    tables with venues.
 
     Attributes:
         definitions: the features, in file order (files sorted by name).
+        repo: the repository: families, name tokens, price venues.
         sources: venue preference per table, best first.
     """
 
     definitions: tuple[FeatureDefinition, ...]
+    repo: FeatureRepo = field(hash=False)
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def __iter__(self) -> Iterator[FeatureDefinition]:
@@ -510,6 +242,21 @@ class FeatureSet:
     def names(self) -> tuple[str, ...]:
         """Feature names, in definition order."""
         return tuple(d.name for d in self.definitions)
+
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        """The families declared in the repository, in declared order."""
+        return self.repo.family_names
+
+    @property
+    def daily_venues(self) -> tuple[str, ...]:
+        """The repository's venue preference of daily bars, best first."""
+        return tuple(self.repo.daily_venues)
+
+    @property
+    def hourly_venues(self) -> tuple[str, ...]:
+        """The repository's venue preference of hourly bars, best first."""
+        return tuple(self.repo.hourly_venues)
 
     def families(self) -> dict[str, str]:
         """Feature name -> family."""
@@ -554,7 +301,6 @@ _HEADER = re.compile(r"^\s*\[\[\s*feature\s*\]\]")
 _SOURCE_HEADER = re.compile(r"^\s*\[\s*sources\.([A-Za-z0-9_]+)\s*\]")
 _ANY_HEADER = re.compile(r"^\s*\[")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
-_TOML_LINE = re.compile(r"line (\d+)")
 
 
 def _key_lines(lines: Sequence[str], start: int, stop: int) -> dict[str, int]:
@@ -608,7 +354,10 @@ def _load_sources(
             )
             detail = f"expected a table with venues ({with_venues}), received {table!r}"
             if table in PRICE_TABLES:
-                detail += "; price venues come from the daily_venues/hourly_venues settings"
+                detail += (
+                    f"; price venues come from [prices] in {REPO_FILE} (the daily_venues and "
+                    "hourly_venues settings override them)"
+                )
             problems.append(
                 Problem(
                     source=src,
@@ -641,45 +390,29 @@ def _load_sources(
                 )
             )
         venues = body.get("venues")
-        if (
-            not isinstance(venues, list)
-            or not venues
-            or not all(isinstance(v, str) and v for v in venues)
-            or len(set(venues)) != len(venues)
-        ):
+        wrong = venue_list_problem(venues)
+        if wrong is not None:
             problems.append(
                 Problem(
                     source=src,
                     count=1,
                     rule="bad_venues",
-                    detail=f"expected a non-empty list of distinct venue names, received "
-                    f"{venues!r}",
+                    detail=wrong,
                     line=keys.get("venues", line),
                 )
             )
             continue
-        found[table] = tuple(venues)
+        found[table] = tuple(body["venues"])
     return found
 
 
 def _load_file(
-    path: Path, problems: list[Problem]
-) -> tuple[list[FeatureDefinition], dict[str, tuple[str, ...]], str | None]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
-        problems.append(
-            Problem(
-                str(path),
-                "toml_syntax",
-                1,
-                f"cannot parse TOML: {exc}",
-                line=int(match.group(1)) if match else None,
-            )
-        )
-        return [], {}, None
+    path: Path, repo: FeatureRepo, problems: list[Problem]
+) -> tuple[list[FeatureDefinition], dict[str, tuple[str, ...]]]:
+    read = read_toml(path, problems)
+    if read is None:
+        return [], {}
+    data, text = read
     layout = _layout(text)
     for key in sorted(set(data) - set(_FILE_KEYS)):
         problems.append(
@@ -692,13 +425,14 @@ def _load_file(
             )
         )
     family = data.get("family")
-    if not isinstance(family, str) or family not in FAMILIES:
+    if not isinstance(family, str) or family not in repo.families:
         problems.append(
             Problem(
                 str(path),
                 "unknown_family",
                 1,
-                f"expected family = one of {list(FAMILIES)}, received {family!r}",
+                f"expected family = one of {list(repo.families)} (the [families] of "
+                f"{REPO_FILE}), received {family!r}",
                 line=layout.top.get("family", 1),
             )
         )
@@ -711,13 +445,14 @@ def _load_file(
     definitions: list[FeatureDefinition] = []
     for index, body in enumerate(raw_features):
         line, keys = layout.features[index] if index < len(layout.features) else (None, {})
-        definitions.extend(_load_feature(path, family, body, line, keys, problems))
-    return definitions, sources, family
+        definitions.extend(_load_feature(path, family, repo, body, line, keys, problems))
+    return definitions, sources
 
 
 def _load_feature(
     path: Path,
     family: str | None,
+    repo: FeatureRepo,
     body: dict[str, Any],
     line: int | None,
     keys: dict[str, int],
@@ -778,6 +513,7 @@ def _load_feature(
                     window=window,
                     ttl=body["ttl"],
                     description=description,
+                    repo=repo,
                     params=params,
                     source=str(path),
                     line=line,
@@ -790,29 +526,34 @@ def _load_feature(
 
 
 def load_definitions(directory: Path) -> FeatureSet:
-    """Load and validate every ``*.toml`` file in ``directory``.
+    """Load and validate ``repo.toml`` and every family file (``*.toml``) in ``directory``.
 
     Raises:
         FeatureDefinitionError: one error listing every problem of every file, each with
-            its file and line: TOML syntax, unknown keys, unknown families, inputs or
-            transforms, bad windows, TTLs or parameters, duplicate derived names, venue
-            preferences missing or declared twice with different values.
+            its file and line: a missing or invalid ``repo.toml`` (reported alone, since the
+            family files are checked against it), TOML syntax, unknown keys, families not
+            declared in ``repo.toml``, unknown inputs or transforms, bad windows, TTLs or
+            parameters, duplicate derived names, venue preferences missing or declared
+            twice with different values.
     """
     problems: list[Problem] = []
     if not directory.is_dir():
         raise FeatureDefinitionError(
             [Problem(str(directory), "missing_folder", 1, "expected a folder of *.toml files")]
         )
-    paths = sorted(directory.glob("*.toml"))
+    repo = read_repo(directory / REPO_FILE, problems)
+    paths = sorted(p for p in directory.glob("*.toml") if p.name != REPO_FILE)
     if not paths:
         problems.append(
-            Problem(str(directory), "no_definitions", 0, "expected at least one *.toml file")
+            Problem(str(directory), "no_definitions", 0, "expected at least one family file")
         )
+    if repo is None:
+        raise FeatureDefinitionError(problems)
     definitions: list[FeatureDefinition] = []
     sources: dict[str, tuple[str, ...]] = {}
     declared: dict[str, str] = {}
     for path in paths:
-        found, file_sources, _ = _load_file(path, problems)
+        found, file_sources = _load_file(path, repo, problems)
         definitions.extend(found)
         for table, venues in file_sources.items():
             if table in sources and sources[table] != venues:
@@ -863,7 +604,9 @@ def load_definitions(directory: Path) -> FeatureSet:
                     )
     if problems:
         raise FeatureDefinitionError(_dedupe(problems))
-    return FeatureSet(tuple(definitions), MappingProxyType(dict(sources)))
+    return FeatureSet(
+        definitions=tuple(definitions), repo=repo, sources=MappingProxyType(dict(sources))
+    )
 
 
 def _dedupe(problems: Sequence[Problem]) -> list[Problem]:

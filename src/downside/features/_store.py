@@ -150,8 +150,10 @@ class FeatureStore:
     Args:
         store: the raw point-in-time store.
         definitions: validated feature definitions (:func:`load_definitions`).
-        daily_venues: venue preference of daily bars (technical features, dollar volume).
-        hourly_venues: venue preference of hourly bars (intraday technical features).
+        daily_venues: venue preference of daily bars (technical features, dollar volume);
+            ``None`` for the repository's (``[prices]`` in ``repo.toml``).
+        hourly_venues: venue preference of hourly bars (intraday technical features);
+            ``None`` for the repository's.
 
     Raises:
         SchemaError: empty venue lists.
@@ -162,20 +164,22 @@ class FeatureStore:
         store: StoreReader,
         definitions: FeatureSet,
         *,
-        daily_venues: Sequence[str],
-        hourly_venues: Sequence[str],
+        daily_venues: Sequence[str] | None = None,
+        hourly_venues: Sequence[str] | None = None,
     ) -> None:
+        daily = definitions.daily_venues if daily_venues is None else daily_venues
+        hourly = definitions.hourly_venues if hourly_venues is None else hourly_venues
         problems = [
             Problem(name, "bad_venue_list", 1, f"expected a non-empty list, received {value!r}")
-            for name, value in (("daily_venues", daily_venues), ("hourly_venues", hourly_venues))
+            for name, value in (("daily_venues", daily), ("hourly_venues", hourly))
             if isinstance(value, str) or not list(value)
         ]
         if problems:
             raise SchemaError(problems)
         self.store = store
         self.definitions = definitions
-        self.daily_venues = tuple(daily_venues)
-        self.hourly_venues = tuple(hourly_venues)
+        self.daily_venues = tuple(daily)
+        self.hourly_venues = tuple(hourly)
         self._groups = plan_groups(definitions.definitions)
         self._definitions_hash = definitions.hash
         self._resolved: dict[tuple[str, ...] | None, list[str]] = {}
@@ -186,20 +190,22 @@ class FeatureStore:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FeatureStore:
-        """The feature store of ``settings`` (default: :func:`downside.config.load_settings`).
+        """The feature store of ``settings`` (default: :func:`downside.config.load_settings`):
+        its store, its feature folder, and its venue preferences where set (else the
+        feature repository's).
 
         Raises:
             ConfigError: invalid settings.
             FeatureDefinitionError: invalid definition files.
         """
-        from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES, Store
+        from downside.store import Store
 
         resolved = settings if settings is not None else load_settings()
         return cls(
             Store.from_settings(resolved),
             load_definitions(resolved.resolved_feature_dir),
-            daily_venues=resolved.daily_venues or DEFAULT_DAILY_VENUES,
-            hourly_venues=resolved.hourly_venues or DEFAULT_HOURLY_VENUES,
+            daily_venues=resolved.daily_venues,
+            hourly_venues=resolved.hourly_venues,
         )
 
     def __repr__(self) -> str:
@@ -328,10 +334,12 @@ class FeatureStore:
         return pd.Timestamp(latest).tz_convert("UTC").ceil("D").as_unit("us")
 
     def manifest(self) -> dict[str, Any]:
-        """Names, families, inputs, TTLs, the definitions hash and the venue preferences."""
+        """Names, families (per feature and as declared), inputs, TTLs, the definitions
+        hash and the venue preferences."""
         return {
             "definitions_hash": self.definitions.hash,
             "names": list(self.definitions.names),
+            "family_names": list(self.definitions.family_names),
             "families": self.definitions.families(),
             "inputs": {d.name: list(d.inputs) for d in self.definitions},
             "ttl": {d.name: d.ttl for d in self.definitions},
@@ -343,6 +351,10 @@ class FeatureStore:
     def families(self) -> dict[str, str]:
         """Feature name -> family."""
         return self.definitions.families()
+
+    def family_names(self) -> tuple[str, ...]:
+        """The families declared in the feature repository, in declared order."""
+        return self.definitions.family_names
 
     # ------------------------------------------------------------------ retrieval
 

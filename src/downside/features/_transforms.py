@@ -1,10 +1,18 @@
-"""Transforms: small causal computations on one entity's inputs, each on its own event grid.
+"""Transforms: small frozen objects, one causal computation each, named by their fields.
 
-A transform receives one :class:`pandas.Series` per input role, indexed by ``event_ts``
-(sorted, unique, UTC) on the grid of the table the input comes from, and returns a
-series on the grid of the first input. Every value at event ``t`` uses only rows at or
-before ``t``: trailing windows, lags and recursions, never centred windows, backward
-fills or full-sample statistics.
+A transform's fields are its parameters (``window``, ``log``, ``fast``...); a definition
+file names the class by its :attr:`Transform.key` (``transform = "pct_change"``) and
+sets the fields with ``window = ...`` and ``params = {...}``. The derived part of a
+feature name comes from the class's ``template``: ``{role}`` is the token of the input
+in that role, ``{field}`` the field's label (a window's text, a number, a true flag as
+its own name and a false flag as nothing); empty parts are dropped, so
+``{close}_return_{window}`` on prices is ``return_7d``. A test pins these names.
+
+:meth:`Transform.compute` receives one :class:`pandas.Series` per input role, indexed
+by ``event_ts`` (sorted, unique, UTC) on the grid of the table the input comes from,
+and returns a series on the grid of the first input. Every value at event ``t`` uses
+only rows at or before ``t``: trailing windows, lags and recursions, never centred
+windows, backward fills or full-sample statistics.
 
 Window rules, shared by all transforms:
 
@@ -16,79 +24,103 @@ Window rules, shared by all transforms:
   than ``t - w - freq`` (one missing row is tolerated, a longer gap gives NaN);
 - a lag by ``n obs`` takes the row ``n`` rows back.
 
-Results are float64 with infinities replaced by NaN. Each transform's derived name
-comes from its ``template``: ``{role}`` is the input's token, ``{w}`` the window label,
-``{param}`` a parameter's label (a true flag renders as its name, false as nothing);
-empty parts are dropped (``{close}_return_{w}`` on prices is ``return_7d``).
+Results are float64 with infinities replaced by NaN.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import MISSING, Field, dataclass, field, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import numpy as np
 import pandas as pd
 
-from downside.features._windows import Window
+from downside.features._windows import Window, parse_window
 
 if TYPE_CHECKING:
     from pandas.api.typing import Rolling
 
 ParamKind = Literal["window", "float", "int", "bool"]
 ParamValue = Window | float | int | bool
-WindowRule = Literal["required", "forbidden"]
-ComputeFn = Callable[
-    [Sequence[pd.Series], Window | None, Mapping[str, ParamValue], Sequence[pd.Timedelta]],
-    pd.Series,
-]
+Statistic = Literal["mean", "sum", "max"]
+Issue = tuple[str, str, str]
+"""A problem found while building a transform: (definition key, rule, detail)."""
 
 _YEAR = pd.Timedelta(days=365)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_KINDS: dict[str, ParamKind] = {"Window": "window", "float": "float", "int": "int", "bool": "bool"}
+
+
+def _minimum(value: float) -> dict[str, float]:
+    """Field metadata: the smallest allowed number (exclusive for floats, inclusive for ints)."""
+    return {"minimum": value}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParamSpec:
-    """One transform parameter.
+    """One parameter of a transform, read from the transform's field.
 
     Attributes:
-        kind: ``window``, ``float``, ``int`` or ``bool``.
-        required: whether a definition must set it.
-        default: value when not set (ignored for required parameters).
+        kind: ``window``, ``float``, ``int`` or ``bool`` (the field's type).
+        required: whether a definition must set it (the field has no default).
+        default: the field's default (``None`` for required parameters).
         minimum: smallest allowed number (exclusive for floats, inclusive for ints).
-        description: one line for listings.
     """
 
     kind: ParamKind
     required: bool = False
     default: ParamValue | None = None
     minimum: float | None = None
-    description: str = ""
+
+    @classmethod
+    def of(cls, spec: Field[Any]) -> ParamSpec:
+        """The parameter of a transform field."""
+        return cls(
+            kind=_KINDS[str(spec.type)],
+            required=spec.default is MISSING,
+            default=None if spec.default is MISSING else spec.default,
+            minimum=spec.metadata.get("minimum"),
+        )
+
+    def parse(self, raw: object) -> ParamValue:
+        """The value of a parameter as written in a definition file.
+
+        Raises:
+            ValueError: the value has the wrong type or is below the minimum; the message
+                says what was expected.
+        """
+        if self.kind == "window":
+            return parse_window(raw)
+        if self.kind == "bool":
+            if not isinstance(raw, bool):
+                raise ValueError(f"expected true or false, received {raw!r}")
+            return raw
+        if self.kind == "int":
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise ValueError(f"expected an integer, received {raw!r}")
+            if self.minimum is not None and raw < self.minimum:
+                raise ValueError(f"expected an integer >= {self.minimum:g}, received {raw}")
+            return raw
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(f"expected a number, received {raw!r}")
+        if self.minimum is not None and float(raw) <= self.minimum:
+            raise ValueError(f"expected a number > {self.minimum:g}, received {raw}")
+        return float(raw)
 
 
-@dataclass(frozen=True, kw_only=True)
-class TransformSpec:
-    """What a transform needs and how its feature name is derived.
-
-    Attributes:
-        name: key used in definition files (``transform = "pct_change"``).
-        roles: input roles, in the order of the definition's ``inputs``.
-        window: whether the definition must (``required``) or must not (``forbidden``)
-            give a ``window``.
-        params: parameters by name.
-        template: name template (see the module docstring).
-        compute: the computation.
-        description: one line for listings.
-    """
-
-    name: str
-    roles: tuple[str, ...]
-    window: WindowRule
-    template: str
-    compute: ComputeFn
-    params: Mapping[str, ParamSpec] = field(default_factory=dict)
-    description: str = ""
+def label(value: ParamValue, name: str) -> str:
+    """A field as it appears in derived names: a window's text, a number, a true flag as
+    its own ``name`` and a false flag as nothing."""
+    if isinstance(value, Window):
+        return value.label
+    if isinstance(value, bool):
+        return name if value else ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -113,6 +145,13 @@ def _rolling(
         nominal = int(window.delta / freq)
         return values.rolling(window.delta, min_periods=max(min_count, nominal // 2))
     return values.rolling(window.count, min_periods=max(min_count, window.count))
+
+
+_REDUCE: dict[Statistic, Callable[[Rolling[pd.Series]], pd.Series]] = {
+    "mean": lambda rolling: rolling.mean(),
+    "sum": lambda rolling: rolling.sum(),
+    "max": lambda rolling: rolling.max(),
+}
 
 
 def _micros(index: pd.Index) -> np.ndarray:
@@ -144,197 +183,6 @@ def _step_log_returns(close: pd.Series, freq: pd.Timedelta) -> pd.Series:
     return _clean(pd.Series(np.log(close.to_numpy() / previous.to_numpy()), index=close.index))
 
 
-def _window(window: Window | None) -> Window:
-    if window is None:
-        raise ValueError("this transform needs a window; definitions are validated to give one")
-    return window
-
-
-def _param_window(params: Mapping[str, ParamValue], name: str) -> Window:
-    value = params[name]
-    if not isinstance(value, Window):
-        raise TypeError(f"parameter {name} must be a Window, received {value!r}")
-    return value
-
-
-def _param_float(params: Mapping[str, ParamValue], name: str) -> float:
-    value = params[name]
-    if isinstance(value, Window):
-        raise TypeError(f"parameter {name} must be a number, received {value!r}")
-    return float(value)
-
-
-# ---------------------------------------------------------------------------- computations
-
-
-def level(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """The input value itself."""
-    return _clean(inputs[0])
-
-
-def diff(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``x_t - x_{t-w}`` (absolute change, in the input's unit)."""
-    x = inputs[0]
-    return _clean(x - _lag(x, _window(window), freqs[0]))
-
-
-def pct_change(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``x_t / x_{t-w} - 1`` (relative change, a fraction)."""
-    x = inputs[0]
-    return _clean(x / _lag(x, _window(window), freqs[0]) - 1.0)
-
-
-def log_return(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``ln(x_t / x_{t-w})``."""
-    x = inputs[0]
-    lagged = _lag(x, _window(window), freqs[0])
-    return _clean(pd.Series(np.log(x.to_numpy() / lagged.to_numpy()), index=x.index))
-
-
-def mean(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Trailing mean over the window."""
-    return _clean(_rolling(inputs[0], _window(window), freqs[0]).mean())
-
-
-def rolling_sum(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Trailing sum over the window."""
-    return _clean(_rolling(inputs[0], _window(window), freqs[0]).sum())
-
-
-def cumulative(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Trailing sum times ``settlements_per_obs``: total paid over the window."""
-    scale = _param_float(params, "settlements_per_obs")
-    return _clean(_rolling(inputs[0], _window(window), freqs[0]).sum() * scale)
-
-
-def carry_annualized(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Trailing mean times ``periods_per_year``: an annualized rate."""
-    scale = _param_float(params, "periods_per_year")
-    return _clean(_rolling(inputs[0], _window(window), freqs[0]).mean() * scale)
-
-
-def zscore(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``(x_t - mean_w) / std_w`` over the trailing window including ``t`` (``log1p`` first
-    when ``log``); NaN where the window's standard deviation is 0."""
-    x = inputs[0].astype("float64")
-    if params.get("log", False):
-        x = pd.Series(np.log1p(x.to_numpy()), index=x.index)
-    win = _window(window)
-    centre = _rolling(x, win, freqs[0], 2).mean()
-    spread = _rolling(x, win, freqs[0], 2).std()
-    return _clean((x - centre) / spread.mask(spread <= 0))
-
-
-def positive_share(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Share of rows in the window with ``x > 0``."""
-    x = inputs[0]
-    positive = (x > 0).astype("float64").mask(x.isna())
-    return _clean(_rolling(positive, _window(window), freqs[0]).mean())
-
-
-def negative_streak(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """Number of consecutive rows up to ``t`` with ``x < 0`` (0 when ``x_t >= 0``)."""
-    x = inputs[0]
-    negative = (x < 0).to_numpy()
-    runs = np.cumsum(~negative)
-    streak = pd.Series(negative.astype("float64")).groupby(runs).cumsum().to_numpy()
-    return _clean(pd.Series(streak, index=x.index).mask(x.isna()))
-
-
-def spread(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``a_t - b_t`` on the grid of ``a`` (``b`` matched on the same ``event_ts``)."""
-    a, b = inputs
-    return _clean(a - _on(b, a.index))
-
-
-def share(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``sum_w(a) / (sum_w(a) + sum_w(b))``; NaN where both sums are 0."""
-    a, b = inputs[0], _on(inputs[1], inputs[0].index)
-    win = _window(window)
-    sum_a = _rolling(a, win, freqs[0]).sum()
-    total = sum_a + _rolling(b, win, freqs[0]).sum()
-    return _clean(sum_a / total.mask(total == 0))
-
-
-def sum_to(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``sum_w(a + b) / denominator_t`` (denominator matched on the same ``event_ts``)."""
-    a, b, denominator = inputs
-    grid = a.index
-    total = _rolling(a + _on(b, grid), _window(window), freqs[0]).sum()
-    den = _on(denominator, grid)
-    return _clean(total / den.mask(den <= 0))
-
-
 def _mean_dollar_volume(
     close: pd.Series, volume: pd.Series, window: Window, freq: pd.Timedelta, grid: pd.Index
 ) -> pd.Series:
@@ -344,322 +192,559 @@ def _mean_dollar_volume(
     return on_grid.mask(on_grid <= 0)
 
 
-def per_dollar_volume(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+# ---------------------------------------------------------------------------- bases
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transform(ABC):
+    """A causal computation whose fields are its parameters.
+
+    Subclasses declare, as class keywords, ``roles`` (input roles, in the order of a
+    definition's ``inputs``; default ``("x",)``) and ``template`` (the derived name, see
+    the module docstring), and implement :meth:`_values`. Their ``key``, the name in
+    definition files, is derived from the class name (``PctChange`` is ``pct_change``).
+    """
+
+    key: ClassVar[str] = ""
+    roles: ClassVar[tuple[str, ...]] = ("x",)
+    template: ClassVar[str] = ""
+
+    def __init_subclass__(
+        cls, *, roles: tuple[str, ...] = (), template: str = "", **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.key = _CAMEL.sub("_", cls.__name__).lower()
+        cls.roles = roles or cls.roles
+        cls.template = template or cls.template
+
+    @classmethod
+    def params(cls) -> dict[str, ParamSpec]:
+        """The parameters a definition may set under ``params``: every field but ``window``."""
+        return {f.name: ParamSpec.of(f) for f in fields(cls) if f.name != "window"}
+
+    @classmethod
+    def windowed(cls) -> bool:
+        """Whether a definition must give a ``window`` (else it must not)."""
+        return any(f.name == "window" for f in fields(cls))
+
+    def labels(self) -> dict[str, str]:
+        """Each field as it appears in the derived name (see :func:`label`)."""
+        return {f.name: label(getattr(self, f.name), f.name) for f in fields(self)}
+
+    def name(self, tokens: Sequence[str]) -> str:
+        """The derived part of a feature name: the template filled with the inputs'
+        tokens (one per role) and the field labels, empty parts dropped.
+
+        Raises:
+            ValueError: not one token per role.
+        """
+        if len(tokens) != len(self.roles):
+            raise ValueError(
+                f"transform {self.key} takes one token per role {list(self.roles)}, "
+                f"received {list(tokens)}"
+            )
+        text = self.template.format(
+            **{**dict(zip(self.roles, tokens, strict=True)), **self.labels()}
+        )
+        return "_".join(part for part in text.split("_") if part)
+
+    def compute(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        """The transform's values on the grid of the first input.
+
+        Args:
+            inputs: one series per role, indexed by sorted unique UTC ``event_ts``.
+            freqs: the nominal spacing of each input's grid.
+
+        Returns:
+            float64 values, infinities replaced by NaN.
+        """
+        return _clean(self._values(inputs, freqs))
+
+    @abstractmethod
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        """The raw values (before the float64 and infinity clean-up)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowTransform(Transform):
+    """A transform over a trailing window.
+
+    Attributes:
+        window: the trailing window (``7d``, ``24h``, ``5obs``).
+    """
+
+    window: Window
+
+
+class LagTransform(WindowTransform):
+    """Compares each value with the value one ``window`` earlier."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x = inputs[0]
+        return self._combine(x, _lag(x, self.window, freqs[0]))
+
+    @abstractmethod
+    def _combine(self, x: pd.Series, lagged: pd.Series) -> pd.Series:
+        """The value from ``x_t`` and ``x_{t-w}``."""
+
+
+class RollingTransform(WindowTransform):
+    """One statistic (class keyword ``statistic``) of the prepared first input over the
+    window, then finished with the input itself."""
+
+    statistic: ClassVar[Statistic] = "mean"
+
+    def __init_subclass__(cls, *, statistic: Statistic | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.statistic = statistic or cls.statistic
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x = inputs[0]
+        rolled = _REDUCE[self.statistic](_rolling(self._prepare(x), self.window, freqs[0]))
+        return self._finish(x, rolled)
+
+    def _prepare(self, x: pd.Series) -> pd.Series:
+        return x
+
+    def _finish(self, x: pd.Series, rolled: pd.Series) -> pd.Series:
+        return rolled
+
+
+class RelativeTransform(RollingTransform, roles=("close",)):
+    """``close_t / stat_w(close) - 1``."""
+
+    def _finish(self, x: pd.Series, rolled: pd.Series) -> pd.Series:
+        return x / rolled - 1.0
+
+
+# ---------------------------------------------------------------------------- one input
+
+
+class Level(Transform, template="{x}"):
+    """The input value itself."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        return inputs[0]
+
+
+class Diff(LagTransform, template="{x}_diff_{window}"):
+    """``x_t - x_{t-w}`` (absolute change, in the input's unit)."""
+
+    def _combine(self, x: pd.Series, lagged: pd.Series) -> pd.Series:
+        return x - lagged
+
+
+class PctChange(LagTransform, template="{x}_change_{window}"):
+    """``x_t / x_{t-w} - 1`` (relative change, a fraction)."""
+
+    def _combine(self, x: pd.Series, lagged: pd.Series) -> pd.Series:
+        return x / lagged - 1.0
+
+
+class LogReturn(LagTransform, template="{x}_return_{window}"):
+    """``ln(x_t / x_{t-w})``."""
+
+    def _combine(self, x: pd.Series, lagged: pd.Series) -> pd.Series:
+        return pd.Series(np.log(x.to_numpy() / lagged.to_numpy()), index=x.index)
+
+
+class Mean(RollingTransform, template="{x}_mean_{window}", statistic="mean"):
+    """Trailing mean over the window."""
+
+
+class Sum(RollingTransform, template="{x}_sum_{window}", statistic="sum"):
+    """Trailing sum over the window."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cumulative(Sum, template="{x}_cum_{window}"):
+    """Trailing sum times ``settlements_per_obs``: total paid over the window.
+
+    Attributes:
+        settlements_per_obs: settlements each row stands for (3 for a daily mean of
+            8-hourly funding).
+    """
+
+    settlements_per_obs: int = field(metadata=_minimum(1))
+
+    def _finish(self, x: pd.Series, rolled: pd.Series) -> pd.Series:
+        return rolled * float(self.settlements_per_obs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CarryAnnualized(Mean, template="{x}_carry_annualized_{window}"):
+    """Trailing mean times ``periods_per_year``: an annualized rate.
+
+    Attributes:
+        periods_per_year: periods of the input's unit in a year (1095 for a rate per 8h).
+    """
+
+    periods_per_year: float = field(metadata=_minimum(0.0))
+
+    def _finish(self, x: pd.Series, rolled: pd.Series) -> pd.Series:
+        return rolled * self.periods_per_year
+
+
+class PositiveShare(Mean, template="{x}_positive_share_{window}"):
+    """Share of rows in the window with ``x > 0``."""
+
+    def _prepare(self, x: pd.Series) -> pd.Series:
+        return (x > 0).astype("float64").mask(x.isna())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZScore(WindowTransform, template="{log}_{x}_zscore_{window}"):
+    """``(x_t - mean_w) / std_w`` over the trailing window including ``t`` (``log1p`` first
+    when ``log``); NaN where the window's standard deviation is 0.
+
+    Attributes:
+        log: take ``log1p`` of the input first (named ``log_...``).
+    """
+
+    log: bool = False
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x = inputs[0].astype("float64")
+        if self.log:
+            x = pd.Series(np.log1p(x.to_numpy()), index=x.index)
+        centre = _rolling(x, self.window, freqs[0], 2).mean()
+        spread = _rolling(x, self.window, freqs[0], 2).std()
+        return (x - centre) / spread.mask(spread <= 0)
+
+
+class NegativeStreak(Transform, template="{x}_negative_streak"):
+    """Number of consecutive rows up to ``t`` with ``x < 0`` (0 when ``x_t >= 0``)."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x = inputs[0]
+        negative = (x < 0).to_numpy()
+        runs = np.cumsum(~negative)
+        streak = pd.Series(negative.astype("float64")).groupby(runs).cumsum().to_numpy()
+        return pd.Series(streak, index=x.index).mask(x.isna())
+
+
+# ---------------------------------------------------------------------------- several inputs
+
+
+class Spread(Transform, roles=("a", "b"), template="{a}_minus_{b}"):
+    """``a_t - b_t`` on the grid of ``a`` (``b`` matched on the same ``event_ts``)."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        a, b = inputs
+        return a - _on(b, a.index)
+
+
+class Share(WindowTransform, roles=("a", "b"), template="{a}_share_{window}"):
+    """``sum_w(a) / (sum_w(a) + sum_w(b))``; NaN where both sums are 0."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        a, b = inputs[0], _on(inputs[1], inputs[0].index)
+        sum_a = _rolling(a, self.window, freqs[0]).sum()
+        total = sum_a + _rolling(b, self.window, freqs[0]).sum()
+        return sum_a / total.mask(total == 0)
+
+
+class SumTo(
+    WindowTransform,
+    roles=("a", "b", "denominator"),
+    template="{a}_plus_{b}_to_{denominator}_{window}",
+):
+    """``sum_w(a + b) / denominator_t`` (denominator matched on the same ``event_ts``)."""
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        a, b, denominator = inputs
+        grid = a.index
+        total = _rolling(a + _on(b, grid), self.window, freqs[0]).sum()
+        den = _on(denominator, grid)
+        return total / den.mask(den <= 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerDollarVolume(
+    WindowTransform,
+    roles=("x", "close", "volume"),
+    template="{x}_per_dollar_volume_{window}",
+):
     """``x_t * scale / mean_w(close * volume_base)``: a level relative to the average daily
-    dollar volume (computed on the price grid, matched on ``event_ts``)."""
-    x, close, volume = inputs
-    scale = _param_float(params, "scale")
-    average = _mean_dollar_volume(close, volume, _window(window), freqs[1], x.index)
-    return _clean(x * scale / average)
+    dollar volume (computed on the price grid, matched on ``event_ts``).
+
+    Attributes:
+        scale: dollars per unit of ``x`` (``1e6`` for US$ millions).
+    """
+
+    scale: float = field(default=1.0, metadata=_minimum(0.0))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x, close, volume = inputs
+        numerator = self._numerator(x, freqs[0])
+        average = _mean_dollar_volume(close, volume, self.window, freqs[1], x.index)
+        return numerator * self.scale / average
+
+    def _numerator(self, x: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        return x
 
 
-def sum_per_dollar_volume(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``sum_{sum_window}(x) * scale / mean_w(close * volume_base)``."""
-    x, close, volume = inputs
-    scale = _param_float(params, "scale")
-    total = _rolling(x, _param_window(params, "sum_window"), freqs[0]).sum()
-    average = _mean_dollar_volume(close, volume, _window(window), freqs[1], x.index)
-    return _clean(total * scale / average)
+@dataclass(frozen=True, kw_only=True)
+class SumPerDollarVolume(
+    PerDollarVolume,
+    template="{x}_sum_{sum_window}_per_dollar_volume_{window}",
+):
+    """``sum_{sum_window}(x) * scale / mean_w(close * volume_base)``.
+
+    Attributes:
+        sum_window: the window ``x`` is summed over.
+    """
+
+    sum_window: Window
+
+    def _numerator(self, x: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        return _rolling(x, self.sum_window, freq).sum()
 
 
-def realized_vol(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+# ---------------------------------------------------------------------------- prices
+
+
+class RealizedVol(WindowTransform, roles=("close",), template="{close}_rv_cc_{window}"):
     """Close-to-close volatility: std of one-step log returns, annualized (365 days)."""
-    returns = _step_log_returns(inputs[0], freqs[0])
-    std = _rolling(returns, _window(window), freqs[0], 2).std()
-    return _clean(std * math.sqrt(_YEAR / freqs[0]))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        returns = _step_log_returns(inputs[0], freqs[0])
+        std = _rolling(returns, self.window, freqs[0], 2).std()
+        return std * math.sqrt(_YEAR / freqs[0])
 
 
-def parkinson_vol(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+class ParkinsonVol(
+    WindowTransform,
+    roles=("high", "low"),
+    template="{high}_rv_parkinson_{window}",
+):
     """Parkinson (high-low) volatility: ``sqrt(mean(ln(H/L)^2) / (4 ln 2))``, annualized."""
-    high, low = inputs
-    squared = pd.Series(np.log(high.to_numpy() / low.to_numpy()) ** 2, index=high.index)
-    variance = _rolling(squared, _window(window), freqs[0]).mean() / (4.0 * math.log(2.0))
-    return _clean(np.sqrt(variance * (_YEAR / freqs[0])))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        high, low = inputs
+        squared = pd.Series(np.log(high.to_numpy() / low.to_numpy()) ** 2, index=high.index)
+        variance = _rolling(squared, self.window, freqs[0]).mean() / (4.0 * math.log(2.0))
+        return cast("pd.Series", np.sqrt(variance * (_YEAR / freqs[0])))
 
 
-def garman_klass_vol(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+class GarmanKlassVol(
+    WindowTransform,
+    roles=("open", "high", "low", "close"),
+    template="{close}_rv_garman_klass_{window}",
+):
     """Garman-Klass volatility: ``sqrt(mean(0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2))``,
     annualized; a negative window mean gives 0."""
-    open_, high, low, close = (s.to_numpy(dtype="float64") for s in inputs)
-    term = 0.5 * np.log(high / low) ** 2 - (2.0 * math.log(2.0) - 1.0) * np.log(close / open_) ** 2
-    variance = _rolling(pd.Series(term, index=inputs[0].index), _window(window), freqs[0]).mean()
-    return _clean(np.sqrt(variance.clip(lower=0.0) * (_YEAR / freqs[0])))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        open_, high, low, close = (s.to_numpy(dtype="float64") for s in inputs)
+        term = (
+            0.5 * np.log(high / low) ** 2 - (2.0 * math.log(2.0) - 1.0) * np.log(close / open_) ** 2
+        )
+        variance = _rolling(pd.Series(term, index=inputs[0].index), self.window, freqs[0]).mean()
+        return cast("pd.Series", np.sqrt(variance.clip(lower=0.0) * (_YEAR / freqs[0])))
 
 
-def ma_distance(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``close / SMA_w(close) - 1``."""
-    close = inputs[0]
-    return _clean(close / _rolling(close, _window(window), freqs[0]).mean() - 1.0)
+class MaDistance(RelativeTransform, template="{close}_dist_ma_{window}"):
+    """``close / SMA_w(close) - 1`` (the mean is the default statistic)."""
 
 
-def _cross_state(
-    close: pd.Series, params: Mapping[str, ParamValue], freq: pd.Timedelta
-) -> pd.Series:
-    fast = _rolling(close, _param_window(params, "fast"), freq).mean()
-    slow = _rolling(close, _param_window(params, "slow"), freq).mean()
-    state = pd.Series(np.sign((fast - slow).to_numpy()), index=close.index)
-    return state.mask(fast.isna() | slow.isna())
+class DrawdownFromHigh(
+    RelativeTransform,
+    template="{close}_drawdown_from_high_{window}",
+    statistic="max",
+):
+    """``close / max_w(close) - 1`` (<= 0)."""
 
 
-def ma_cross_state(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """+1 while ``SMA_fast > SMA_slow`` (golden cross), -1 while below (death cross)."""
-    return _clean(_cross_state(inputs[0], params, freqs[0]))
+@dataclass(frozen=True, kw_only=True)
+class MaCrossState(
+    Transform,
+    roles=("close",),
+    template="{close}_ma_cross_state_{fast}_{slow}",
+):
+    """+1 while ``SMA_fast > SMA_slow`` (golden cross), -1 while below (death cross).
+
+    Attributes:
+        fast: window of the fast moving average.
+        slow: window of the slow moving average.
+    """
+
+    fast: Window
+    slow: Window
+
+    def _state(self, close: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        fast = _rolling(close, self.fast, freq).mean()
+        slow = _rolling(close, self.slow, freq).mean()
+        state = pd.Series(np.sign((fast - slow).to_numpy()), index=close.index)
+        return state.mask(fast.isna() | slow.isna())
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        return self._state(inputs[0], freqs[0])
 
 
-def days_since_ma_cross(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+class DaysSinceMaCross(MaCrossState, template="{close}_days_since_ma_cross_{fast}_{slow}"):
     """Days since the fast/slow moving-average state last changed; NaN before the first
     observed cross."""
-    state = _cross_state(inputs[0], params, freqs[0])
-    previous = state.ffill().shift(1)
-    changed = state.notna() & previous.notna() & (state != previous)
-    times = pd.Series(_micros(state.index), index=state.index)
-    start = times.where(changed).ffill()
-    days = (times - start) / float(pd.Timedelta(days=1).value // 1000)
-    return _clean(days.mask(state.isna()))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        state = self._state(inputs[0], freqs[0])
+        previous = state.ffill().shift(1)
+        changed = state.notna() & previous.notna() & (state != previous)
+        times = pd.Series(_micros(state.index), index=state.index)
+        start = times.where(changed).ffill()
+        days = (times - start) / float(pd.Timedelta(days=1).value // 1000)
+        return days.mask(state.isna())
 
 
-def drawdown_from_high(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
-    """``close / max_w(close) - 1`` (<= 0)."""
-    close = inputs[0]
-    return _clean(close / _rolling(close, _window(window), freqs[0]).max() - 1.0)
-
-
-def distance_to_low(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+@dataclass(frozen=True, kw_only=True)
+class DistanceToLow(
+    WindowTransform,
+    roles=("close", "low"),
+    template="{close}_dist_low_{window}_in_vol_{vol_window}",
+):
     """``ln(close / min_w(low)) / sigma``: distance above the trailing low in units of the
-    one-step volatility (std of one-step log returns over ``vol_window``)."""
-    close, low = inputs[0], _on(inputs[1], inputs[0].index)
-    lowest = _rolling(low, _window(window), freqs[0]).min()
-    returns = _step_log_returns(close, freqs[0])
-    sigma = _rolling(returns, _param_window(params, "vol_window"), freqs[0], 2).std()
-    distance = np.log(close.to_numpy() / lowest.to_numpy())
-    return _clean(pd.Series(distance, index=close.index) / sigma.mask(sigma <= 0))
+    one-step volatility (std of one-step log returns over ``vol_window``).
+
+    Attributes:
+        vol_window: the window of the one-step volatility.
+    """
+
+    vol_window: Window
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        close, low = inputs[0], _on(inputs[1], inputs[0].index)
+        lowest = _rolling(low, self.window, freqs[0]).min()
+        returns = _step_log_returns(close, freqs[0])
+        sigma = _rolling(returns, self.vol_window, freqs[0], 2).std()
+        distance = np.log(close.to_numpy() / lowest.to_numpy())
+        return pd.Series(distance, index=close.index) / sigma.mask(sigma <= 0)
 
 
-def rsi(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+class Rsi(WindowTransform, roles=("close",), template="{close}_rsi_{window}"):
     """Wilder's relative strength index (0..100) with ``n = w / freq`` periods: recursive
     averages of gains and losses with ``alpha = 1/n`` seeded by the first change, defined
     from the ``n``-th change on; 100 when there was no loss, 50 when there was no move."""
-    close = inputs[0]
-    periods = _periods(_window(window), freqs[0])
-    change = close.diff()
-    gains = change.clip(lower=0.0)
-    losses = (-change).clip(lower=0.0)
-    alpha = 1.0 / periods
-    avg_gain = gains.ewm(alpha=alpha, adjust=False, min_periods=periods).mean()
-    avg_loss = losses.ewm(alpha=alpha, adjust=False, min_periods=periods).mean()
-    both_zero = (avg_gain == 0) & (avg_loss == 0)
-    value = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss.mask(avg_loss == 0))
-    value = value.mask((avg_loss == 0) & avg_gain.notna(), 100.0).mask(both_zero, 50.0)
-    return _clean(value)
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        close = inputs[0]
+        periods = _periods(self.window, freqs[0])
+        change = close.diff()
+        gains = change.clip(lower=0.0)
+        losses = (-change).clip(lower=0.0)
+        alpha = 1.0 / periods
+        avg_gain = gains.ewm(alpha=alpha, adjust=False, min_periods=periods).mean()
+        avg_loss = losses.ewm(alpha=alpha, adjust=False, min_periods=periods).mean()
+        both_zero = (avg_gain == 0) & (avg_loss == 0)
+        value = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss.mask(avg_loss == 0))
+        return value.mask((avg_loss == 0) & avg_gain.notna(), 100.0).mask(both_zero, 50.0)
 
 
-def failed_breakout(
-    inputs: Sequence[pd.Series],
-    window: Window | None,
-    params: Mapping[str, ParamValue],
-    freqs: Sequence[pd.Timedelta],
-) -> pd.Series:
+@dataclass(frozen=True, kw_only=True)
+class FailedBreakout(
+    WindowTransform,
+    roles=("high", "close"),
+    template="{high}_failed_breakout_{lookback}_{window}",
+):
     """1.0 when, within the last ``w``, the high broke above the ``lookback`` high that
-    stood before that window, and the close is back below it; else 0.0."""
-    high, close = inputs[0], _on(inputs[1], inputs[0].index)
-    win = _window(window)
-    prior = _lag(_rolling(high, _param_window(params, "lookback"), freqs[0]).max(), win, freqs[0])
-    recent = _rolling(high, win, freqs[0]).max()
-    flag = ((recent > prior) & (close < prior)).astype("float64")
-    return _clean(flag.mask(prior.isna() | recent.isna()))
+    stood before that window, and the close is back below it; else 0.0.
+
+    Attributes:
+        lookback: the window of the prior high.
+    """
+
+    lookback: Window
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        high, close = inputs[0], _on(inputs[1], inputs[0].index)
+        rolling_high = _rolling(high, self.lookback, freqs[0]).max()
+        prior = _lag(rolling_high, self.window, freqs[0])
+        recent = _rolling(high, self.window, freqs[0]).max()
+        flag = ((recent > prior) & (close < prior)).astype("float64")
+        return flag.mask(prior.isna() | recent.isna())
 
 
 # ---------------------------------------------------------------------------- registry
 
-_W = ParamSpec(kind="window", required=True)
+TRANSFORMS: Mapping[str, type[Transform]] = MappingProxyType(
+    {
+        cls.key: cls
+        for cls in (
+            Level,
+            Diff,
+            PctChange,
+            LogReturn,
+            Mean,
+            Sum,
+            Cumulative,
+            CarryAnnualized,
+            ZScore,
+            PositiveShare,
+            NegativeStreak,
+            Spread,
+            Share,
+            SumTo,
+            PerDollarVolume,
+            SumPerDollarVolume,
+            RealizedVol,
+            ParkinsonVol,
+            GarmanKlassVol,
+            MaDistance,
+            MaCrossState,
+            DaysSinceMaCross,
+            DrawdownFromHigh,
+            DistanceToLow,
+            Rsi,
+            FailedBreakout,
+        )
+    }
+)
+"""Every transform class by its :attr:`Transform.key`."""
 
 
-def _spec(
-    name: str,
-    roles: tuple[str, ...],
-    window: WindowRule,
-    template: str,
-    compute: ComputeFn,
-    params: Mapping[str, ParamSpec] | None = None,
-) -> TransformSpec:
-    doc = (compute.__doc__ or name).strip().splitlines()[0]
-    return TransformSpec(
-        name=name,
-        roles=roles,
-        window=window,
-        template=template,
-        compute=compute,
-        params=dict(params or {}),
-        description=doc,
-    )
+def parse_transform(
+    key: object, window: object, params: Mapping[str, object]
+) -> tuple[Transform | None, list[Issue]]:
+    """Build the transform a definition names from its ``window`` and ``params`` as
+    written in the file.
 
-
-TRANSFORMS: dict[str, TransformSpec] = {
-    spec.name: spec
-    for spec in (
-        _spec("level", ("x",), "forbidden", "{x}", level),
-        _spec("diff", ("x",), "required", "{x}_diff_{w}", diff),
-        _spec("pct_change", ("x",), "required", "{x}_change_{w}", pct_change),
-        _spec("log_return", ("x",), "required", "{x}_return_{w}", log_return),
-        _spec("mean", ("x",), "required", "{x}_mean_{w}", mean),
-        _spec("sum", ("x",), "required", "{x}_sum_{w}", rolling_sum),
-        _spec(
-            "cumulative",
-            ("x",),
-            "required",
-            "{x}_cum_{w}",
-            cumulative,
-            {"settlements_per_obs": ParamSpec(kind="int", required=True, minimum=1)},
-        ),
-        _spec(
-            "carry_annualized",
-            ("x",),
-            "required",
-            "{x}_carry_annualized_{w}",
-            carry_annualized,
-            {"periods_per_year": ParamSpec(kind="float", required=True, minimum=0.0)},
-        ),
-        _spec(
-            "zscore",
-            ("x",),
-            "required",
-            "{log}_{x}_zscore_{w}",
-            zscore,
-            {"log": ParamSpec(kind="bool", default=False)},
-        ),
-        _spec("positive_share", ("x",), "required", "{x}_positive_share_{w}", positive_share),
-        _spec("negative_streak", ("x",), "forbidden", "{x}_negative_streak", negative_streak),
-        _spec("spread", ("a", "b"), "forbidden", "{a}_minus_{b}", spread),
-        _spec("share", ("a", "b"), "required", "{a}_share_{w}", share),
-        _spec(
-            "sum_to",
-            ("a", "b", "denominator"),
-            "required",
-            "{a}_plus_{b}_to_{denominator}_{w}",
-            sum_to,
-        ),
-        _spec(
-            "per_dollar_volume",
-            ("x", "close", "volume"),
-            "required",
-            "{x}_per_dollar_volume_{w}",
-            per_dollar_volume,
-            {"scale": ParamSpec(kind="float", default=1.0, minimum=0.0)},
-        ),
-        _spec(
-            "sum_per_dollar_volume",
-            ("x", "close", "volume"),
-            "required",
-            "{x}_sum_{sum_window}_per_dollar_volume_{w}",
-            sum_per_dollar_volume,
-            {"sum_window": _W, "scale": ParamSpec(kind="float", default=1.0, minimum=0.0)},
-        ),
-        _spec("realized_vol", ("close",), "required", "{close}_rv_cc_{w}", realized_vol),
-        _spec(
-            "parkinson_vol", ("high", "low"), "required", "{high}_rv_parkinson_{w}", parkinson_vol
-        ),
-        _spec(
-            "garman_klass_vol",
-            ("open", "high", "low", "close"),
-            "required",
-            "{close}_rv_garman_klass_{w}",
-            garman_klass_vol,
-        ),
-        _spec("ma_distance", ("close",), "required", "{close}_dist_ma_{w}", ma_distance),
-        _spec(
-            "ma_cross_state",
-            ("close",),
-            "forbidden",
-            "{close}_ma_cross_state_{fast}_{slow}",
-            ma_cross_state,
-            {"fast": _W, "slow": _W},
-        ),
-        _spec(
-            "days_since_ma_cross",
-            ("close",),
-            "forbidden",
-            "{close}_days_since_ma_cross_{fast}_{slow}",
-            days_since_ma_cross,
-            {"fast": _W, "slow": _W},
-        ),
-        _spec(
-            "drawdown_from_high",
-            ("close",),
-            "required",
-            "{close}_drawdown_from_high_{w}",
-            drawdown_from_high,
-        ),
-        _spec(
-            "distance_to_low",
-            ("close", "low"),
-            "required",
-            "{close}_dist_low_{w}_in_vol_{vol_window}",
-            distance_to_low,
-            {"vol_window": _W},
-        ),
-        _spec("rsi", ("close",), "required", "{close}_rsi_{w}", rsi),
-        _spec(
-            "failed_breakout",
-            ("high", "close"),
-            "required",
-            "{high}_failed_breakout_{lookback}_{w}",
-            failed_breakout,
-            {"lookback": _W},
-        ),
-    )
-}
+    Returns:
+        The transform (``None`` when there are problems) and every problem found, each as
+        ``(definition key, rule, detail)``: ``unknown_transform``, ``missing_window``,
+        ``unexpected_window``, ``bad_window``, ``unknown_param``, ``missing_param``,
+        ``bad_param``.
+    """
+    cls = TRANSFORMS.get(key) if isinstance(key, str) else None
+    if cls is None:
+        detail = f"expected one of {sorted(TRANSFORMS)}, received {key!r}"
+        return None, [("transform", "unknown_transform", detail)]
+    problems: list[Issue] = []
+    values: dict[str, ParamValue] = {}
+    if not cls.windowed():
+        if window is not None:
+            detail = f"transform {cls.key} takes no window, received {window!r}; remove it"
+            problems.append(("window", "unexpected_window", detail))
+    elif window is None:
+        detail = f"transform {cls.key} needs a window like '7d'"
+        problems.append(("window", "missing_window", detail))
+    else:
+        try:
+            values["window"] = parse_window(window)
+        except ValueError as exc:
+            problems.append(("window", "bad_window", str(exc)))
+    specs = cls.params()
+    for name in sorted(set(params) - set(specs)):
+        detail = f"transform {cls.key} has no parameter {name!r}; known: {sorted(specs)}"
+        problems.append(("params", "unknown_param", detail))
+    for name, spec in specs.items():
+        if name in params:
+            try:
+                values[name] = spec.parse(params[name])
+            except ValueError as exc:
+                problems.append(("params", "bad_param", f"{name}: {exc}"))
+        elif spec.required:
+            detail = f"transform {cls.key} needs parameter {name!r} ({spec.kind})"
+            problems.append(("params", "missing_param", detail))
+    if problems:
+        return None, problems
+    build: Callable[..., Transform] = cls
+    return build(**values), []
