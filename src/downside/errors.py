@@ -176,7 +176,7 @@ class StaleDataError(DownsideError, ValueError):
         super().__init__(
             f"inputs at {asof} are stale: {len(self.stale)} feature(s) older than their TTL: "
             f"{shown}. Run `downside update` or ingest newer files, pass an earlier asof, or "
-            "pass allow_stale=True (CLI: --allow-stale) to answer with them treated as missing"
+            "pass allow_stale=True to answer with them treated as missing"
         )
 
 
@@ -255,7 +255,7 @@ class PromotionRefusedError(TrackingError):
         super().__init__(
             f"refused to promote {model}: challenger {metric}={challenger:.5f} does not beat "
             f"champion {metric}={champion:.5f} (lower is better) on the same folds; "
-            "use --force --reason TEXT to override"
+            "force the promotion with a recorded reason to override"
         )
 
 

@@ -7,8 +7,17 @@ import pandas as pd
 import pytest
 
 from downside.api import Forecaster
-from downside.errors import PredictionInputError, StaleDataError
-from downside.models import FAMILIES, assemble, family_contributions
+from downside.datasets import build_frame
+from downside.errors import (
+    InsufficientHistoryError,
+    InvalidTimeError,
+    PredictionInputError,
+    StaleDataError,
+    UnknownSymbolError,
+)
+from downside.models import family_contributions
+
+FAMILIES = ["leverage", "funding", "etf_flows", "rates", "technical"]
 
 FIRST_COLUMNS = ["asof", "symbol", "threshold", "horizon_days", "probability"]
 
@@ -23,7 +32,8 @@ def test_default_query_is_the_full_grid_at_the_latest_time(fc: Forecaster) -> No
     assert fc.drawdown is not None
     spec = fc.drawdown.spec
     assert list(out.columns[:5]) == FIRST_COLUMNS
-    assert len(out) == len(spec.thresholds) * len(spec.horizons_days)
+    assert len(out) == len(spec.frame.thresholds) * len(spec.frame.horizons_days)
+    assert fc.drawdown.family_names == tuple(FAMILIES)
     assert set(out["asof"]) == {fc.feature_store.latest_asof("BTC")}
     assert out["probability"].between(0, 1).all()
     assert (out["stale_features"] == "").all()
@@ -43,13 +53,13 @@ def test_answers_equal_the_model_on_the_training_frame(fc: Forecaster) -> None:
     times = pd.date_range("2024-03-01", "2024-03-31", freq="D", tz="UTC")
     out = fc.predict_drawdown(["ETH", "BTC"], asof=times)
     spine = out[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
-    data = assemble(pred.spec, fc.feature_store, spine=spine)
+    data = build_frame(pred.spec.frame, fc.feature_store, asof=spine)
     frame = data.frame.sort_values(["asof", "symbol", "threshold", "horizon_days"])
     X = frame[list(pred.input_columns)].reset_index(drop=True)
     assert len(out) == len(X) == 2 * 31 * 25
     np.testing.assert_array_equal(out["threshold"], frame["threshold"])
     np.testing.assert_array_equal(out["probability"], pred.model.predict_proba(X)[:, 1])
-    reference = family_contributions(pred.model, X, pred.families)
+    reference = family_contributions(pred.model, X, pred.families, pred.family_names)
     for family in FAMILIES:
         np.testing.assert_allclose(out[family], reference[family], atol=1e-10)
     np.testing.assert_allclose(out["p_reference"], reference["p_reference"], atol=1e-10)
@@ -68,18 +78,45 @@ def test_batches_accept_lists_and_ranges(fc: Forecaster) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"symbols": ["DOGE"]}, "unknown symbol.*DOGE"),
-        ({"symbols": ["BTC"], "thresholds": [10.0]}, r"thresholds \[10.0\] outside.*fractions"),
-        ({"symbols": ["BTC"], "horizons": [90]}, r"horizons_days \[90.0\] outside"),
-        ({"symbols": ["BTC"], "asof": "2021-07-05"}, "too little price history"),
-        ({"symbols": ["BTC"], "asof": "not a time"}, "cannot read as-of time"),
+        ({"symbols": ["DOGE"]}, UnknownSymbolError, "unknown symbol.*DOGE"),
+        (
+            {"symbols": ["BTC"], "thresholds": [10.0]},
+            PredictionInputError,
+            r"thresholds must be finite numbers in \(0, 1\].*fractions",
+        ),
+        (
+            {"symbols": ["BTC"], "thresholds": [0.01]},
+            PredictionInputError,
+            r"thresholds \[0.01\] outside the trained range \[0.05, 0.3\]",
+        ),
+        (
+            {"symbols": ["BTC"], "horizons": [90]},
+            PredictionInputError,
+            r"horizons \[90.0\] outside",
+        ),
+        ({"symbols": ["BTC"], "asof": "2021-07-05"}, InsufficientHistoryError, "too little price"),
+        ({"symbols": ["BTC"], "asof": "not a time"}, InvalidTimeError, "cannot read as-of time"),
+        ({"symbols": []}, PredictionInputError, "no symbol given"),
+        ({"symbols": None}, PredictionInputError, "no symbols given"),
+        ({"symbols": ["BTC"], "thresholds": []}, PredictionInputError, "empty list"),
+        ({"symbols": ["BTC"], "asof": []}, PredictionInputError, "no as-of times"),
+        ({"symbols": ["BTC"], "thresholds": "0.1"}, PredictionInputError, "a list of numbers"),
+        ({"symbols": 5}, PredictionInputError, "symbols must be a symbol"),
     ],
 )
-def test_clear_errors(fc: Forecaster, kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(PredictionInputError, match=match):
+def test_clear_errors(
+    fc: Forecaster, kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
         fc.predict_drawdown(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_single_threshold_is_a_one_element_grid(fc: Forecaster) -> None:
+    one = fc.predict_drawdown("BTC", thresholds=0.1, horizons=7)
+    listed = fc.predict_drawdown(["BTC"], thresholds=[0.1], horizons=[7])
+    pd.testing.assert_frame_equal(one, listed)
 
 
 def test_stale_inputs_raise_with_names_and_ages_or_are_flagged(fc: Forecaster) -> None:

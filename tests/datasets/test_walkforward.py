@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from downside.datasets import Fold, WalkForward, purge_mask
-from downside.errors import ConfigError, SchemaError
+from downside.errors import ConfigError, InvalidTimeError, SchemaError
 
 DAY = pd.Timedelta(days=1)
 US_DAY = 86_400_000_000
@@ -144,7 +144,7 @@ def test_bad_settings_raise_config_error() -> None:
         WalkForward(scheme="sliding", train_days=30)
     with pytest.raises(ConfigError, match=r"end=.* is not after start="):
         WalkForward(start="2024-01-01", end="2023-01-01")
-    with pytest.raises(ConfigError, match="invalid WalkForward start='soon'"):
+    with pytest.raises(InvalidTimeError, match="WalkForward start 'soon'"):
         WalkForward(start="soon")
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from downside.config import load_settings
+from downside.datasets import build_frame
 from downside.evaluation import brier_score
 from downside.features import FeatureStore
-from downside.models import assemble, load_spec, walk_forward
+from downside.models import load_spec, walk_forward
 from downside.sources import simulate_market
 from downside.store import Store
 
@@ -33,9 +34,11 @@ def test_model_beats_volatility_only_baseline(tmp_path: Path) -> None:
     fs = FeatureStore.from_settings(settings)
     spec = load_spec("drawdown", REPO / "models")
     spec = dataclasses.replace(
-        spec, symbols=("BTC", "ETH", "SOL"), model_params={**spec.model_params, "n_jobs": 1}
+        spec,
+        frame=dataclasses.replace(spec.frame, symbols=("BTC", "ETH", "SOL")),
+        model_params={**spec.model_params, "n_jobs": 1},
     )
-    data = assemble(spec, fs)
+    data = build_frame(spec.frame, fs)
     scores = walk_forward(spec, data, last=4, baselines=True)
     y = np.concatenate([s.predictions["label"].to_numpy() for s in scores])
     p_model = np.concatenate([s.predictions["p_model"].to_numpy() for s in scores])

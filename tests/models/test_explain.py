@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from downside.errors import PredictionInputError
-from downside.models import (
-    DrawdownSurface,
-    family_contributions,
-    infer_families,
-    shapley_by_family,
-)
+from downside.models import DrawdownSurface, family_contributions, shapley_by_family
+from downside.vocabulary import family_of
 
 FAMILIES = ["leverage", "funding", "etf_flows", "rates", "technical"]
+
+
+def infer_families(columns: list[str]) -> dict[str, str]:
+    return {c: family_of(c) for c in columns}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_points_sum_to_model_minus_reference(
     synth: Any, model: DrawdownSurface, drawdown_frame: pd.DataFrame
 ) -> None:
     x = drawdown_frame[synth.DRAWDOWN_INPUTS]
-    out = family_contributions(model, x, infer_families(synth.DRAWDOWN_INPUTS))
+    out = family_contributions(model, x, infer_families(synth.DRAWDOWN_INPUTS), FAMILIES)
     assert list(out.columns) == [*FAMILIES, "p_reference", "p_model"]
     assert out.index.equals(x.index)
     np.testing.assert_allclose(
@@ -54,7 +54,7 @@ def test_matches_brute_force_shapley_over_permutations(
 ) -> None:
     x = drawdown_frame[synth.DRAWDOWN_INPUTS].iloc[[5, 777, 4321]]
     families = infer_families(synth.DRAWDOWN_INPUTS)
-    out = family_contributions(model, x, families)
+    out = family_contributions(model, x, families, FAMILIES)
     contrib = model.contributions(x)
     for i in range(len(x)):
         row = contrib.iloc[i]
@@ -81,9 +81,9 @@ def test_unmapped_columns_default_to_technical_and_query(
     synth: Any, model: DrawdownSurface, drawdown_frame: pd.DataFrame
 ) -> None:
     x = drawdown_frame[synth.DRAWDOWN_INPUTS].iloc[:200]
-    explicit = family_contributions(model, x, infer_families(synth.DRAWDOWN_INPUTS))
+    explicit = family_contributions(model, x, infer_families(synth.DRAWDOWN_INPUTS), FAMILIES)
     only_features = {c: c.split(".")[0] for c in synth.FEATURES}
-    implicit = family_contributions(model, x, only_features)
+    implicit = family_contributions(model, x, only_features, FAMILIES)
     pd.testing.assert_frame_equal(explicit, implicit)
 
 
@@ -95,11 +95,11 @@ def test_ten_thousand_rows_of_shapley_arithmetic_well_under_a_second(
     contrib = model.contributions(x)
     families = infer_families(synth.DRAWDOWN_INPUTS)
     start = time.perf_counter()
-    out = shapley_by_family(contrib, model.calibrator_, families)
+    out = shapley_by_family(contrib, model.calibrator_, families, FAMILIES)
     elapsed = time.perf_counter() - start
     # measured about 0.01 s; LightGBM's TreeSHAP (contributions) is the costly part
     assert elapsed < 0.25
-    pd.testing.assert_frame_equal(out, family_contributions(model, x, families))
+    pd.testing.assert_frame_equal(out, family_contributions(model, x, families, FAMILIES))
 
 
 def test_unknown_family_is_refused(
@@ -107,5 +107,5 @@ def test_unknown_family_is_refused(
 ) -> None:
     with pytest.raises(PredictionInputError, match=r"unknown driver families \['sentiment'\]"):
         family_contributions(
-            model, drawdown_frame[synth.DRAWDOWN_INPUTS], {"z_distance": "sentiment"}
+            model, drawdown_frame[synth.DRAWDOWN_INPUTS], {"z_distance": "sentiment"}, FAMILIES
         )

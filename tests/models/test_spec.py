@@ -17,12 +17,13 @@ def test_shipped_specs_load(name: str) -> None:
     spec = load_spec(name, REPO / "models")
     assert spec.name == name
     assert spec.registered_name == f"downside-{name}"
-    assert spec.horizons_days == (1.0, 3.0, 7.0, 14.0, 30.0)
+    assert spec.frame.horizons_days == (1.0, 3.0, 7.0, 14.0, 30.0)
+    assert spec.frame.source.endswith(f"{name}.toml")
 
 
 def test_spec_by_path() -> None:
     spec = load_spec(str(REPO / "models" / "drawdown.toml"), REPO / "models")
-    assert spec.thresholds == (0.05, 0.10, 0.15, 0.20, 0.30)
+    assert spec.frame.thresholds == (0.05, 0.10, 0.15, 0.20, 0.30)
 
 
 def test_all_problems_reported_with_lines() -> None:
@@ -55,3 +56,8 @@ def test_missing_spec_lists_known(tmp_path: Path) -> None:
     (tmp_path / "drawdown.toml").write_text('name = "drawdown"\ntarget = "drawdown"\n')
     with pytest.raises(ModelSpecError, match=r"known specs .*\['drawdown'\]"):
         load_spec("nope", tmp_path)
+
+
+def test_family_list_must_be_names() -> None:
+    with pytest.raises(ModelSpecError, match="expected a list of family names"):
+        parse_spec('name = "x"\ntarget = "drawdown"\n[features]\nfamilies = [1]\n')

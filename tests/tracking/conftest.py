@@ -47,10 +47,12 @@ def template_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     MLflow database (creating its tables takes seconds)."""
     root = tmp_path_factory.mktemp("market")
     sim = simulate_market(root / "files", start="2022-01-01", end="2024-06-30", symbols=("BTC",))
+    empty = root / "empty.toml"
+    empty.write_text("", encoding="utf-8")
     settings = load_settings(  # nothing from the caller's environment or settings file
         {"home": root / "home", "feature_dir": REPO / "features"},
         environ={},
-        config_file=root / "absent.toml",
+        config_file=empty,
     )
     Store.from_settings(settings).ingest_files(sim.out_dir)
     FeatureStore.from_settings(settings).build()

@@ -87,7 +87,7 @@ def test_promotion_gate_moves_champion_only_for_a_better_challenger(
     assert _aliases(client, model) == {CHAMPION: "2", CHALLENGER: "3"}
     assert _run("models", "promote", model).exit_code == 1
     no_reason = _run("models", "promote", model, "--force")
-    assert no_reason.exit_code == 1
+    assert no_reason.exit_code == 2
     assert "--force needs --reason" in no_reason.output
     assert _aliases(client, model)[CHAMPION] == "2"
     forced = _run("models", "promote", model, "--force", "--reason", REASON)

@@ -10,12 +10,11 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from downside.config import load_settings
+from downside.datasets import Frame, build_frame
 from downside.errors import ConfigError
 from downside.features import FeatureStore
 from downside.models import (
     ModelSpec,
-    TrainingData,
-    assemble,
     close_study,
     load_spec,
     make_objective,
@@ -30,10 +29,10 @@ TrialsReader = Callable[[str, str], list[FrozenTrial]]
 
 
 @pytest.fixture
-def tiny(home: Path, make_spec: SpecFactory) -> tuple[ModelSpec, TrainingData, str]:
+def tiny(home: Path, make_spec: SpecFactory) -> tuple[ModelSpec, Frame, str]:
     settings = load_settings()
     spec = load_spec(make_spec("budget"), settings.resolved_model_dir)
-    data = assemble(spec, FeatureStore.from_settings(settings))
+    data = build_frame(spec.frame, FeatureStore.from_settings(settings))
     return spec, data, settings.resolved_optuna_storage
 
 
@@ -65,7 +64,7 @@ def test_sampler_seed_is_stable_fresh_and_new_on_resume() -> None:
 
 
 def test_trial_created_after_the_budget_is_claimed_is_surplus(
-    tiny: tuple[ModelSpec, TrainingData, str],
+    tiny: tuple[ModelSpec, Frame, str],
 ) -> None:
     spec, data, storage = tiny
     close_study(open_study(spec, storage))
@@ -85,7 +84,7 @@ def test_trial_created_after_the_budget_is_claimed_is_surplus(
 
 
 def test_worker_waits_for_a_running_trial_and_retries_it_once_it_is_stale(
-    tiny: tuple[ModelSpec, TrainingData, str], read_trials: TrialsReader
+    tiny: tuple[ModelSpec, Frame, str], read_trials: TrialsReader
 ) -> None:
     spec, data, storage = tiny
     with_heartbeat = open_study(spec, storage, heartbeat_interval=1, grace_period=3)
@@ -106,7 +105,7 @@ def test_worker_waits_for_a_running_trial_and_retries_it_once_it_is_stale(
 
 
 def test_worker_with_a_full_budget_runs_nothing(
-    tiny: tuple[ModelSpec, TrainingData, str], read_trials: TrialsReader
+    tiny: tuple[ModelSpec, Frame, str], read_trials: TrialsReader
 ) -> None:
     spec, data, storage = tiny
     study = open_study(spec, storage)

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from downside.errors import DownsideError
+from downside.errors import DownsideError, PromotionRefusedError, StaleDataError
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -44,15 +44,25 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+CLI_HINTS: dict[type[DownsideError], str] = {
+    StaleDataError: "on the command line: --allow-stale",
+    PromotionRefusedError: "on the command line: --force --reason TEXT",
+}
+"""What a library error's remedy is called on the command line."""
+
+
 def handle_errors(fn: F) -> F:
-    """Print a DownsideError's message and exit 2 (bad input) or 1."""
+    """Print a DownsideError's message (and its command-line hint) and exit 2 (bad
+    input) or 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except DownsideError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            hint = next((h for cls, h in CLI_HINTS.items() if isinstance(exc, cls)), None)
+            err.print("[bold red]error:[/] ", end="", markup=True)
+            err.print(str(exc) + (f" ({hint})" if hint else ""), highlight=False, markup=False)
             raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from exc
 
     return wrapper  # type: ignore[return-value]

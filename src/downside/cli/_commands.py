@@ -27,7 +27,12 @@ from downside.config import load_settings
 from downside.features import FeatureStore, load_definitions
 from downside.tracking import connect, list_versions, promote
 
-FAMILY_COLUMNS = ["leverage", "funding", "etf_flows", "rates", "technical"]
+
+def family_columns(frame: pd.DataFrame) -> list[str]:
+    """The driver-family columns of an answer: those between ``p_reference`` and
+    ``leading_driver`` (the model's families, in its order)."""
+    names = list(frame.columns)
+    return names[names.index("p_reference") + 1 : names.index("leading_driver")]
 
 
 def _progress() -> Progress:
@@ -76,11 +81,11 @@ def quickstart(
                 "horizon_days",
                 "probability",
                 "baseline_probability",
-                *FAMILY_COLUMNS,
+                *family_columns(surface),
             ]
         ],
         "Driver contributions (probability points) at the middle horizon",
-        pct=("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS),
+        pct=("threshold", "probability", "baseline_probability", *family_columns(surface)),
     )
     sup = result.supports
     show(
@@ -239,6 +244,10 @@ def models_promote(
     reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
 ) -> None:
     """Move `champion` to the `challenger` if it beats the champion on the same folds."""
+    if force and not reason:
+        raise typer.BadParameter(
+            "--force needs --reason TEXT: the reason is recorded on the model version"
+        )
     result = promote(connect(load_settings()), name, force=force, reason=reason)
     console.print(
         f"{result.model}: champion is now v{result.version} (was v{result.previous}); "
@@ -256,7 +265,13 @@ MAX_SCREEN_ROWS = 60
 
 
 def _drivers_table(frame: pd.DataFrame, key: list[str], title: str, pct: tuple[str, ...]) -> None:
-    columns = [*key, "probability", "baseline_probability", *FAMILY_COLUMNS, "leading_driver"]
+    columns = [
+        *key,
+        "probability",
+        "baseline_probability",
+        *family_columns(frame),
+        "leading_driver",
+    ]
     shown = frame[columns].head(MAX_SCREEN_ROWS)
     show(shown, title, pct=pct)
     if len(frame) > len(shown):
@@ -307,7 +322,7 @@ def predict_drawdown(
         write_out(frame, out)
         return
     keys = frame[["symbol", "asof"]].drop_duplicates()
-    pct = ("threshold", "probability", "baseline_probability", *FAMILY_COLUMNS)
+    pct = ("threshold", "probability", "baseline_probability", *family_columns(frame))
     if len(keys) <= MAX_SCREEN_KEYS:
         for (symbol, at), part in frame.groupby(["symbol", "asof"], sort=True):
             grid = part.pivot_table(index="threshold", columns="horizon_days", values="probability")
@@ -380,6 +395,6 @@ def predict_support(
         frame,
         ["level", "level_type", "horizon_days"],
         "Baseline and driver contributions (probability points)",
-        ("probability", "baseline_probability", *FAMILY_COLUMNS),
+        ("probability", "baseline_probability", *family_columns(frame)),
     )
     _stale_note(frame)

@@ -1,25 +1,57 @@
-"""datasets layer: training frames and purged, embargoed walk-forward splits."""
+"""datasets layer: the frame builder, request checks and purged walk-forward splits.
 
+- :func:`build_frame` is the one place where model rows are assembled (training,
+  backtests, the Forecaster and the served model all call it); :class:`FrameSpec` says
+  what to build, :class:`Frame` is the result.
+- :func:`check_request` validates a prediction request once for every entry point.
+- :class:`WalkForward` gives purged, embargoed walk-forward folds.
+- :func:`drawdown_frame` and :func:`support_frame` stack labels and features for frames
+  given as DataFrames (the builder uses the latter for support levels).
+"""
+
+from downside.datasets._builder import (
+    DRAWDOWN_QUERY,
+    SUPPORT_QUERY,
+    WARMUP_DAYS,
+    Frame,
+    FrameSpec,
+    build_frame,
+    daily_prices,
+    daily_spine,
+    family_names,
+    select_features,
+)
 from downside.datasets._frames import (
     DRAWDOWN_COLUMNS,
-    FEATURE_NAME,
     LABEL_COLUMNS,
     SUPPORT_COLUMNS,
     drawdown_frame,
     labelled,
     support_frame,
 )
+from downside.datasets._request import Request, check_request
 from downside.datasets._walkforward import Fold, WalkForward, purge_mask
 
 __all__ = [
     "DRAWDOWN_COLUMNS",
-    "FEATURE_NAME",
+    "DRAWDOWN_QUERY",
     "LABEL_COLUMNS",
     "SUPPORT_COLUMNS",
+    "SUPPORT_QUERY",
+    "WARMUP_DAYS",
     "Fold",
+    "Frame",
+    "FrameSpec",
+    "Request",
     "WalkForward",
+    "build_frame",
+    "check_request",
+    "daily_prices",
+    "daily_spine",
     "drawdown_frame",
+    "family_names",
     "labelled",
     "purge_mask",
+    "select_features",
     "support_frame",
 ]

@@ -7,7 +7,6 @@ row per (symbol, asof, level, horizon). Rows whose label is not known yet keep
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,16 +21,14 @@ from downside.targets import (
     BreakRule,
     Freq,
     SupportConfig,
+    check_keys,
     detect_supports,
     drawdown_labels,
     level_features,
     reference,
     support_break_labels,
 )
-from downside.targets._validate import check_keys
-
-FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_.\-]+$")
-"""Feature columns are named ``<family>.<name>``, e.g. ``leverage.oi_change_7d``."""
+from downside.vocabulary import FEATURE_NAME
 
 DRAWDOWN_COLUMNS = (
     "symbol",

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from downside.errors import ConfigError, Problem, SchemaError
-from downside.targets._validate import US_PER_DAY, ts_us
+from downside.vocabulary import US_PER_DAY, utc
+from downside.vocabulary import to_us as ts_us
 
 
 @dataclass(frozen=True)
@@ -74,19 +75,7 @@ def purge_mask(
 
 
 def _timestamp(value: str | pd.Timestamp | None, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError as exc:
-        raise ConfigError(
-            f"invalid WalkForward {name}={value!r}: expected a date or timestamp such as "
-            "'2024-01-01'; naive values are read as UTC"
-        ) from exc
-    if pd.isna(stamp):
-        raise ConfigError(f"invalid WalkForward {name}={value!r}: expected a date, not NaT")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.as_unit("us")
+    return None if value is None else utc(value, f"WalkForward {name}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +99,7 @@ class WalkForward:
 
     Raises:
         ConfigError: invalid settings (all problems listed).
+        InvalidTimeError: ``start`` or ``end`` is not a time.
     """
 
     scheme: Literal["expanding", "sliding"] = "expanding"

@@ -1,23 +1,20 @@
-"""models layer: monotone LightGBM surfaces, baselines, calibration and explanations.
+"""models layer: monotone LightGBM surfaces, baselines, calibration, explanations, tuning.
 
 - :class:`DrawdownSurface`: P(drawdown >= threshold within horizon_days), one model
   over the stacked (threshold, horizon) grid; :class:`SupportBreakModel`: P(a support
   level breaks within horizon_days). Both are scikit-learn classifiers with monotone
-  constraints, a monotone calibrator fitted on the last block of time, SHAP
-  contributions and a JSON state (``to_state``/``from_state``) built on LightGBM's
-  text format.
+  constraints, an optional monotone calibrator, SHAP contributions, public methods on
+  matrices (``to_matrix``, ``base_margin``, ``tree_margin``) and a JSON state
+  (``to_state``/``from_state``) built on LightGBM's text format.
 - Baselines on the same frames: :class:`Climatology`, :class:`GBMFirstPassage`,
   :class:`VolLogistic`.
+- :mod:`._fit`: where models are fitted (:func:`walk_forward`, :func:`fit_final`).
+- :class:`Predictor`: a fitted model that answers requests at any as-of time.
 - :func:`family_contributions`: exact Shapley values of the driver families in
   probability points.
+- Tuning: one Optuna study per spec (:func:`run_worker`).
 """
 
-from downside.models._backtest import (
-    BacktestResult,
-    run_backtest,
-    summary_markdown,
-    write_backtest,
-)
 from downside.models._baselines import (
     BGK_BETA,
     Climatology,
@@ -35,22 +32,20 @@ from downside.models._calibration import (
     calibrator_from_state,
     select_calibrator,
 )
-from downside.models._explain import family_contributions, infer_families, shapley_by_family
-from downside.models._pipeline import (
+from downside.models._explain import family_contributions, shapley_by_family
+from downside.models._fit import (
     BASELINES,
     FoldScore,
-    TrainingData,
-    assemble,
-    daily_spine,
+    baseline_probabilities,
     fit_final,
+    folds,
     make_model,
     score_fold,
-    select_features,
     walk_forward,
 )
 from downside.models._predictor import Predictor
 from downside.models._search import search_space
-from downside.models._spec import FAMILIES, ModelSpec, load_spec, parse_spec
+from downside.models._spec import ModelSpec, load_spec, parse_spec
 from downside.models._surface import (
     EVAL_METRIC,
     STATE_FORMAT,
@@ -73,11 +68,9 @@ __all__ = [
     "BASELINES",
     "BGK_BETA",
     "EVAL_METRIC",
-    "FAMILIES",
     "ISOTONIC_EPS",
     "STATE_FORMAT",
     "VALID_NAME",
-    "BacktestResult",
     "BoostedSurface",
     "Calibrator",
     "Climatology",
@@ -90,33 +83,27 @@ __all__ = [
     "PlattCalibrator",
     "Predictor",
     "SupportBreakModel",
-    "TrainingData",
     "TuningResult",
     "VolLogistic",
-    "assemble",
+    "baseline_probabilities",
     "calibrator_from_state",
     "close_study",
-    "daily_spine",
     "family_contributions",
     "first_passage_probability",
     "fit_final",
+    "folds",
     "frame_kind",
-    "infer_families",
     "load_spec",
     "make_model",
     "make_objective",
     "open_study",
     "parse_spec",
-    "run_backtest",
     "run_worker",
     "score_fold",
     "search_space",
     "select_calibrator",
-    "select_features",
     "shapley_by_family",
     "study_name",
     "summarize",
-    "summary_markdown",
     "walk_forward",
-    "write_backtest",
 ]

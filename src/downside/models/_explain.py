@@ -3,12 +3,13 @@
 LightGBM's ``pred_contrib`` gives exact per-column SHAP values in log-odds. Summed per
 family they add up to the margin, but probability is a non-linear (calibrated) function
 of the margin, so log-odds shares do not translate into probability shares. Here the
-five families are the players of a cooperative game whose value is a probability:
+driver families are the players of a cooperative game whose value is a probability:
 
     v(S) = calibrator(bias + sum of always-on columns + sum of families in S)
 
 with the query columns (``threshold``, ``horizon_days``) always switched on. Exact
-Shapley values over the 2^5 = 32 coalitions then split ``v(all) - v(none)`` among the
+Shapley values over the 2^n coalitions (32 for five families) then split
+``v(all) - v(none)`` among the
 families: the points sum exactly to ``p_model - p_reference``, where ``p_reference``
 is the probability with no driver family switched on.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from math import factorial
 
 import numpy as np
@@ -25,33 +27,14 @@ import pandas as pd
 
 from downside.errors import PredictionInputError
 from downside.models._calibration import Calibrator
-from downside.models._spec import FAMILIES
 from downside.models._surface import BoostedSurface
+from downside.vocabulary import ALWAYS_ON, QUERY, family_of
 
-QUERY = "query"
-"""Family value that marks a column as always switched on."""
-
-DEFAULT_FAMILY = "technical"
-"""Family of a column the mapping does not name (z_distance, sigma_daily, level features)."""
+MAX_FAMILIES = 12
+"""Exact Shapley values evaluate 2^n coalitions per row: at most this many families."""
 
 
-def infer_families(columns: Sequence[str]) -> dict[str, str]:
-    """Family of each column from its name: the prefix before the first dot.
-
-    ``leverage.oi_change_7d`` belongs to ``leverage``; names without a known family
-    prefix (``z_distance``, ``sigma_daily``) are ``technical``; ``threshold`` and
-    ``horizon_days`` are ``query`` (always on).
-    """
-    out: dict[str, str] = {}
-    for col in columns:
-        prefix = col.split(".", 1)[0]
-        if col in ("threshold", "horizon_days"):
-            out[col] = QUERY
-        else:
-            out[col] = prefix if "." in col and prefix in FAMILIES else DEFAULT_FAMILY
-    return out
-
-
+@lru_cache(maxsize=16)
 def _coalition_weights(n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Membership matrix ``(2^n, n)`` and Shapley weights ``(2^n, n)``.
 
@@ -71,13 +54,11 @@ def _coalition_weights(n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.
     return members, weights
 
 
-_MEMBERS, _WEIGHTS = _coalition_weights(len(FAMILIES))
-
-
 def family_contributions(
     model: BoostedSurface,
     X: pd.DataFrame,
     families: Mapping[str, str],
+    family_names: Sequence[str],
 ) -> pd.DataFrame:
     """Probability points contributed by each driver family, per row.
 
@@ -92,6 +73,7 @@ def family_contributions(
         families: input column to family (see :func:`shapley_by_family`); columns it
             does not name are ``query`` when they are the model's always-on query
             columns (``threshold``, ``horizon_days``) and ``technical`` otherwise.
+        family_names: the driver families (the players), in output order.
 
     Returns:
         One column per family in probability points, then ``p_reference`` and
@@ -101,17 +83,23 @@ def family_contributions(
         NotFittedError: the model is not fitted.
         PredictionInputError: an unknown family, or inputs the model cannot predict.
     """
-    _check_families(families)
     contrib = model.contributions(X)
-    return shapley_by_family(contrib, model.calibrator_, families, always_on=model.always_on)
+    return shapley_by_family(
+        contrib, model.calibrator_, families, family_names, always_on=model.always_on
+    )
 
 
-def _check_families(families: Mapping[str, str]) -> None:
-    unknown = sorted({f for f in families.values() if f not in (*FAMILIES, QUERY)})
+def _check_families(families: Mapping[str, str], family_names: Sequence[str]) -> None:
+    if len(family_names) > MAX_FAMILIES:
+        raise PredictionInputError(
+            f"{len(family_names)} driver families: exact Shapley values need 2^n coalitions, "
+            f"expected at most {MAX_FAMILIES}; merge families in the feature repository"
+        )
+    unknown = sorted({f for f in families.values() if f not in (*family_names, QUERY)})
     if unknown:
         raise PredictionInputError(
             f"unknown driver families {unknown} in the families mapping: expected one of "
-            f"{[*FAMILIES, QUERY]}; map each column to one of these"
+            f"{[*family_names, QUERY]}; map each column to one of these"
         )
 
 
@@ -119,8 +107,9 @@ def shapley_by_family(
     contributions: pd.DataFrame,
     calibrator: Calibrator,
     families: Mapping[str, str],
+    family_names: Sequence[str],
     *,
-    always_on: Sequence[str] = ("threshold", "horizon_days"),
+    always_on: Sequence[str] = ALWAYS_ON,
 ) -> pd.DataFrame:
     """Exact Shapley values of the families in probability space, vectorised.
 
@@ -128,10 +117,11 @@ def shapley_by_family(
         contributions: per-column log-odds contributions with a final ``bias`` column
             (as :meth:`BoostedSurface.contributions` returns).
         calibrator: the map from margin to probability applied to every coalition.
-        families: column to family (``leverage, funding, etf_flows, rates, technical``)
-            or ``"query"`` (always on). Columns it does not name are ``query`` when in
-            ``always_on`` and ``technical`` otherwise (``z_distance``, ``sigma_daily``,
-            level features).
+        families: column to family (one of ``family_names``) or ``"query"`` (always
+            on). Columns it does not name get :func:`downside.vocabulary.family_of`:
+            ``query`` when in ``always_on``, their prefix for ``<family>.<name>``
+            columns, ``technical`` otherwise (``z_distance``, ``sigma_daily``...).
+        family_names: the driver families (the players), in output order.
         always_on: query columns switched on in every coalition unless mapped.
 
     Returns:
@@ -141,7 +131,7 @@ def shapley_by_family(
     Raises:
         PredictionInputError: a family outside the known families, or no ``bias`` column.
     """
-    _check_families(families)
+    _check_families(families, family_names)
     if contributions.columns[-1] != "bias":
         raise PredictionInputError(
             "contributions must end with the 'bias' column of LightGBM's pred_contrib, "
@@ -151,18 +141,24 @@ def shapley_by_family(
     values = contributions.to_numpy(dtype=np.float64)
     names = [str(c) for c in contributions.columns[:-1]]
     base = values[:, -1].copy()
-    sums = np.zeros((len(values), len(FAMILIES)), dtype=np.float64)
-    index = {f: i for i, f in enumerate(FAMILIES)}
+    sums = np.zeros((len(values), len(family_names)), dtype=np.float64)
+    index = {f: i for i, f in enumerate(family_names)}
     for j, col in enumerate(names):
-        family = families.get(col, QUERY if col in always_on else DEFAULT_FAMILY)
+        family = families.get(col) or family_of(col, always_on)
         if family == QUERY:
             base += values[:, j]
+        elif family not in index:
+            raise PredictionInputError(
+                f"column {col!r} belongs to family {family!r}, which is not among "
+                f"{list(family_names)}; pass its family in the families mapping"
+            )
         else:
             sums[:, index[family]] += values[:, j]
-    margins = base[:, None] + sums @ _MEMBERS.T
+    members, weights = _coalition_weights(len(family_names))
+    margins = base[:, None] + sums @ members.T
     coalition_p = calibrator.transform(margins.ravel()).reshape(margins.shape)
-    points = coalition_p @ _WEIGHTS
-    out = pd.DataFrame(points, columns=list(FAMILIES), index=contributions.index)
+    points = coalition_p @ weights
+    out = pd.DataFrame(points, columns=list(family_names), index=contributions.index)
     out["p_reference"] = coalition_p[:, 0]
     out["p_model"] = coalition_p[:, -1]
     return out

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from downside.datasets import FrameSpec
 from downside.errors import ModelSpecError, Problem
-
-FAMILIES = ("leverage", "funding", "etf_flows", "rates", "technical")
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"name", "target", "description"},
@@ -49,25 +48,18 @@ class ModelSpec:
 
     Attributes:
         name: spec name; the registered model is ``downside-<name>``.
-        target: ``drawdown`` or ``support``.
+        frame: the rows the model is trained on and answers from (``[data]``,
+            ``[grid]``, ``[support]`` and ``[features]``).
+        description: free text.
+        scheme, test_days, embargo_days, min_train_days, train_days: walk-forward.
+        model_params: fixed estimator parameters (``[model]``).
+        trials, tuning_folds, tuning_seed, tuning_timeout_s: tuning budget.
         path: file the spec was read from, if any.
     """
 
     name: str
-    target: Literal["drawdown", "support"]
+    frame: FrameSpec
     description: str = ""
-    symbols: tuple[str, ...] = ("BTC", "ETH")
-    freq: Literal["1d"] = "1d"
-    start: str | None = None
-    end: str | None = None
-    thresholds: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20, 0.30)
-    horizons_days: tuple[float, ...] = (1, 3, 7, 14, 30)
-    break_rule: Literal["close", "low"] = "close"
-    break_buffer: float = 0.0
-    max_levels: int = 6
-    families: tuple[str, ...] = FAMILIES
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
     scheme: Literal["expanding", "sliding"] = "expanding"
     test_days: int = 90
     embargo_days: float = 1.0
@@ -79,6 +71,10 @@ class ModelSpec:
     tuning_seed: int = 7
     tuning_timeout_s: float | None = None
     path: Path | None = None
+
+    @property
+    def target(self) -> Literal["drawdown", "support"]:
+        return self.frame.target
 
     @property
     def registered_name(self) -> str:
@@ -184,7 +180,8 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             "target",
             f"expected 'drawdown' or 'support', got {target!r}",
         )
-    values.update(name=name, target=target, description=str(data.get("description", "")))
+    values.update(name=name, description=str(data.get("description", "")))
+    frame: dict[str, Any] = {"target": target, "source": source}
 
     d = section("data")
     symbols = d.get("symbols", ["BTC", "ETH"])
@@ -198,17 +195,17 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             f"expected a list of symbols, got {symbols!r}",
         )
     else:
-        values["symbols"] = tuple(s.upper() for s in symbols)
+        frame["symbols"] = tuple(s.upper() for s in symbols)
     if d.get("freq", "1d") != "1d":
         _check(
             problems, source, text, "data", "freq", f"only '1d' is supported, got {d.get('freq')!r}"
         )
     for key in ("start", "end"):
         if key in d:
-            values[key] = str(d[key])
+            frame[key] = str(d[key])
 
     g = section("grid")
-    thresholds = g.get("thresholds", list(ModelSpec.thresholds))
+    thresholds = g.get("thresholds", list(FrameSpec.thresholds))
     if not (
         isinstance(thresholds, list)
         and thresholds
@@ -223,8 +220,8 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             f"expected fractions in (0, 1) such as 0.1 for 10%, got {thresholds!r}",
         )
     else:
-        values["thresholds"] = tuple(sorted(float(x) for x in thresholds))
-    horizons = g.get("horizons_days", list(ModelSpec.horizons_days))
+        frame["thresholds"] = tuple(sorted(float(x) for x in thresholds))
+    horizons = g.get("horizons_days", list(FrameSpec.horizons_days))
     if not (
         isinstance(horizons, list)
         and horizons
@@ -239,7 +236,7 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             f"expected days in (0, 365], got {horizons!r}",
         )
     else:
-        values["horizons_days"] = tuple(sorted(float(x) for x in horizons))
+        frame["horizons_days"] = tuple(sorted(float(x) for x in horizons))
 
     s = section("support")
     if s.get("rule", "close") not in ("close", "low"):
@@ -252,7 +249,7 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             f"expected 'close' or 'low', got {s.get('rule')!r}",
         )
     else:
-        values["break_rule"] = s.get("rule", "close")
+        frame["break_rule"] = s.get("rule", "close")
     buffer = s.get("buffer", 0.0)
     if not isinstance(buffer, int | float) or not 0 <= buffer < 0.5:
         _check(
@@ -264,26 +261,26 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
             f"expected a fraction in [0, 0.5), got {buffer!r}",
         )
     else:
-        values["break_buffer"] = float(buffer)
+        frame["break_buffer"] = float(buffer)
     if "max_levels" in s:
-        values["max_levels"] = int(s["max_levels"])
+        frame["max_levels"] = int(s["max_levels"])
 
     f = section("features")
-    families = f.get("families", list(FAMILIES))
-    bad = [x for x in families if x not in FAMILIES] if isinstance(families, list) else families
-    if bad:
-        _check(
-            problems,
-            source,
-            text,
-            "features",
-            "families",
-            f"unknown families {bad!r}; expected {FAMILIES}",
-        )
-    else:
-        values["families"] = tuple(families)
-    values["include"] = tuple(f.get("include", ()))
-    values["exclude"] = tuple(f.get("exclude", ()))
+    families = f.get("families")
+    if families is not None:
+        if not isinstance(families, list) or not all(isinstance(x, str) for x in families):
+            _check(
+                problems,
+                source,
+                text,
+                "features",
+                "families",
+                f"expected a list of family names (omit it for every family), got {families!r}",
+            )
+        else:
+            frame["families"] = tuple(families)
+    frame["include"] = tuple(f.get("include", ()))
+    frame["exclude"] = tuple(f.get("exclude", ()))
 
     w = section("walk_forward")
     if w.get("scheme", "expanding") not in ("expanding", "sliding"):
@@ -332,7 +329,7 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
         values["tuning_timeout_s"] = float(t["timeout_s"])
     if problems:
         raise ModelSpecError(problems)
-    return ModelSpec(**values)
+    return ModelSpec(frame=FrameSpec(**frame), **values)
 
 
 def load_spec(spec: str | Path, model_dir: Path) -> ModelSpec:

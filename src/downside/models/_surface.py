@@ -113,8 +113,18 @@ def _category_codes(series: pd.Series, levels: list[Any]) -> FloatArray:
     return np.asarray(codes, dtype=np.float64)
 
 
+Columns = pd.DataFrame | Mapping[str, Any]
+"""Model inputs: a DataFrame, or a mapping of column name to array (no pandas overhead)."""
+
+
+def _n_rows(X: Columns) -> int:
+    if isinstance(X, pd.DataFrame):
+        return len(X)
+    return len(next(iter(X.values()))) if X else 0
+
+
 def _to_matrix(
-    X: pd.DataFrame,
+    X: Columns,
     names: Sequence[str],
     categories: Mapping[str, list[Any]],
     query: Sequence[str],
@@ -124,10 +134,11 @@ def _to_matrix(
 
     Records unseen category levels, non-numeric values and non-finite query values.
     """
-    matrix = np.empty((len(X), len(names)), dtype=np.float64)
+    matrix = np.empty((_n_rows(X), len(names)), dtype=np.float64)
     for j, col in enumerate(names):
-        series = X[col]
+        values = X[col]
         if col in categories:
+            series = values if isinstance(values, pd.Series) else pd.Series(values)
             codes = _category_codes(series, categories[col])
             unseen = (codes < 0) & series.notna().to_numpy()
             if unseen.any():
@@ -145,10 +156,15 @@ def _to_matrix(
             matrix[:, j] = codes
             continue
         try:
-            matrix[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            if isinstance(values, pd.Series):
+                matrix[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                matrix[:, j] = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             problems.append(
-                Problem(f"X.{col}", "not_numeric", len(X), f"expected numbers as in fit: {exc}")
+                Problem(
+                    f"X.{col}", "not_numeric", len(matrix), f"expected numbers as in fit: {exc}"
+                )
             )
     for col in query:
         bad = ~np.isfinite(matrix[:, list(names).index(col)])
@@ -402,14 +418,27 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         matrix = _to_matrix(X, names, categories, list(self.monotone), problems)
         return names, categories, matrix, problems
 
-    def _predict_matrix(self, X: pd.DataFrame) -> FloatArray:
+    def to_matrix(self, X: Columns) -> FloatArray:
+        """The float64 input matrix of ``X`` in model column order (categories as codes,
+        NaN where missing), as the booster sees it.
+
+        Args:
+            X: a DataFrame, or a mapping of column name to array, with every column of
+                :attr:`feature_names_` (extra columns are ignored).
+
+        Raises:
+            NotFittedError: before ``fit``.
+            PredictionInputError: not a frame or mapping, missing columns, unseen
+                category levels, non-numeric values, non-finite query values.
+        """
         self._check_fitted()
-        if not isinstance(X, pd.DataFrame):
+        if not isinstance(X, pd.DataFrame | Mapping):
             raise PredictionInputError(
                 f"{type(self).__name__} expects a pandas DataFrame with columns "
                 f"{self.feature_names_}, received {type(X).__name__}; build one with these columns"
             )
-        missing = [c for c in self.feature_names_ if c not in X.columns]
+        present = X.columns if isinstance(X, pd.DataFrame) else X.keys()
+        missing = [c for c in self.feature_names_ if c not in present]
         if missing:
             raise PredictionInputError(
                 f"{type(self).__name__} input lacks {len(missing)} column(s) it was fitted "
@@ -425,6 +454,26 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "fix the listed columns (the model accepts what it saw in fit)"
             )
         return matrix
+
+    def base_margin(self, matrix: FloatArray) -> FloatArray:
+        """Log-odds of the volatility base per row of :meth:`to_matrix` (zeros without a
+        base): what the trees boost from.
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        self._check_fitted()
+        return self._base_margin(matrix, self.feature_names_, self.base_coef_)
+
+    def tree_margin(self, matrix: FloatArray) -> FloatArray:
+        """The booster's log-odds per row of :meth:`to_matrix`, without the base.
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        self._check_fitted()
+        raw = self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs)
+        return np.asarray(raw, dtype=np.float64)
 
     def _base_design(self, matrix: FloatArray, names: Sequence[str]) -> FloatArray:
         z = matrix[:, list(names).index("z_distance")]
@@ -708,11 +757,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             PredictionInputError: missing columns, unseen category levels, non-finite
                 query values.
         """
-        matrix = self._predict_matrix(X)
-        raw = self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs)
-        return np.asarray(raw, dtype=np.float64) + self._base_margin(
-            matrix, self.feature_names_, self.base_coef_
-        )
+        matrix = self.to_matrix(X)
+        return self.tree_margin(matrix) + self.base_margin(matrix)
 
     def predict_proba(self, X: pd.DataFrame) -> FloatArray:
         """Calibrated probabilities, shape ``(n, 2)``: ``[P(no event), P(event)]``.
@@ -745,7 +791,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             NotFittedError: before ``fit``.
             PredictionInputError: as :meth:`predict_raw`.
         """
-        matrix = self._predict_matrix(X)
+        matrix = self.to_matrix(X)
         values = np.asarray(
             self.booster_.predict(matrix, pred_contrib=True, num_threads=self.n_jobs),
             dtype=np.float64,

@@ -31,7 +31,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from downside.models._pipeline import FoldScore, TrainingData, walk_forward
+from downside.datasets import Frame
+from downside.models._fit import FoldScore, walk_forward
 from downside.models._search import search_space
 from downside.models._spec import ModelSpec
 
@@ -131,7 +132,7 @@ WAIT_POLL_S = 1.0
 
 def make_objective(
     spec: ModelSpec,
-    data: TrainingData,
+    data: Frame,
     *,
     base_params: Mapping[str, Any] | None = None,
     n_folds: int | None = None,
@@ -195,7 +196,7 @@ def _finished_and_running(study: optuna.Study) -> tuple[int, int]:
 
 def run_worker(
     spec: ModelSpec,
-    data: TrainingData,
+    data: Frame,
     storage_url: str,
     *,
     budget: int,

@@ -22,7 +22,7 @@ from downside.targets._supports import (
     level_features,
     round_step,
 )
-from downside.targets._validate import Freq
+from downside.targets._validate import Freq, check_keys
 from downside.targets._volatility import (
     MIN_VOL_BARS,
     RISKMETRICS_LAMBDA,
@@ -42,6 +42,7 @@ __all__ = [
     "BreakRule",
     "Freq",
     "SupportConfig",
+    "check_keys",
     "detect_supports",
     "drawdown_labels",
     "level_features",

@@ -14,14 +14,15 @@ from downside.tracking._registry import (
     list_versions,
     promote,
 )
-from downside.tracking._train import TrainResult, tune, tune_spec
+from downside.tracking._train import TrainResult, tune_spec
 from downside.tracking._train import train as train_spec
-from downside.tracking._trials import TrialLogger
+from downside.tracking._trials import MlflowFitLogger, TrialLogger
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "DownsideModel",
+    "MlflowFitLogger",
     "ModelSource",
     "Promotion",
     "TrainResult",
@@ -36,6 +37,5 @@ __all__ = [
     "resolve_model",
     "run_artifact",
     "train_spec",
-    "tune",
     "tune_spec",
 ]

@@ -39,7 +39,6 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from downside.config import load_settings
-from downside.errors import PredictionInputError
 from downside.features import FeatureStore
 from downside.models import Predictor
 
@@ -47,59 +46,15 @@ INPUT_COLUMNS = ("symbol", "asof", "threshold", "level", "horizon_days")
 
 
 def answer(predictor: Predictor, fs: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
-    """Answer request rows with the predictor, reading features from ``fs``.
+    """Answer request rows with the predictor, reading features from ``fs``; the rows
+    are checked by :func:`downside.datasets.check_request` like every other request.
 
     Raises:
-        PredictionInputError: a request lacks ``symbol`` or has an unparsable ``asof``.
+        PredictionInputError: a row lacks ``symbol`` or has an unparsable ``asof``, or
+            any other bad request (see ``check_request``).
+        StaleDataError: inputs the model uses are stale at a requested time.
     """
-    if "symbol" not in requests.columns or requests["symbol"].isna().any():
-        raise PredictionInputError(
-            f"every request row needs a symbol; received columns {list(requests.columns)}"
-        )
-    req = requests.copy()
-    req["symbol"] = req["symbol"].astype(str).str.upper()
-    asof_raw = (
-        req["asof"] if "asof" in req.columns else pd.Series(None, index=req.index, dtype=object)
-    )
-    try:
-        parsed = pd.to_datetime(asof_raw.replace("", None), utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise PredictionInputError(
-            f"cannot parse asof values {asof_raw.head(3).tolist()}: expected ISO times such as "
-            "2024-12-09T00:00:00Z"
-        ) from exc
-    latest = {s: fs.latest_asof(s) for s in req["symbol"].unique()}
-    req["asof"] = [
-        a if not pd.isna(a) else latest[s] for s, a in zip(req["symbol"], parsed, strict=True)
-    ]
-    req["asof"] = pd.to_datetime(req["asof"], utc=True).astype("datetime64[us, UTC]")
-    spine = req[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
-    horizons = _values(req, "horizon_days")
-    if predictor.spec.target == "drawdown":
-        thresholds = _values(req, "threshold")
-        out = predictor.predict(fs, spine, thresholds=thresholds, horizons_days=horizons)
-        return _restrict(out, req, ["threshold", "horizon_days"])
-    levels = None
-    if "level" in req.columns and req["level"].notna().any():
-        levels = req.loc[req["level"].notna(), ["symbol", "asof", "level"]].drop_duplicates()
-    out = predictor.predict(fs, spine, horizons_days=horizons, levels=levels)
-    return _restrict(out, req, ["horizon_days"])
-
-
-def _values(req: pd.DataFrame, column: str) -> list[float] | None:
-    if column not in req.columns or req[column].isna().all():
-        return None
-    return sorted({float(v) for v in req[column].dropna()})
-
-
-def _restrict(out: pd.DataFrame, req: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Keep only the combinations asked for where rows name them explicitly."""
-    named = [c for c in columns if c in req.columns and req[c].notna().all()]
-    if len(named) < len(columns):
-        return out
-    wanted = req[["symbol", "asof", *named]].drop_duplicates()
-    merged = out.merge(wanted, on=["symbol", "asof", *named], how="inner")
-    return merged.reset_index(drop=True)
+    return predictor.answer(fs, rows=pd.DataFrame(requests))
 
 
 class DownsideModel(PythonModel):

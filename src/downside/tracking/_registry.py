@@ -82,7 +82,7 @@ def promote(
     """
     if force and not reason:
         raise TrackingError(
-            "--force needs --reason TEXT: the reason is recorded on the model version"
+            "force=True needs a reason: it is recorded on the model version; pass reason=..."
         )
     challenger = _version_by_alias(client, name, CHALLENGER)
     champion = _version_by_alias(client, name, CHAMPION)
@@ -99,7 +99,7 @@ def promote(
             raise TrackingError(
                 f"cannot compare {name} v{challenger} with v{champion}: they share no "
                 "walk-forward fold (the data changed between trainings); retrain both on the "
-                "same data or use --force --reason TEXT"
+                "same data or force the promotion with a recorded reason"
             )
         raise PromotionRefusedError(name, "mean fold log loss", ch, cp)
     client.set_registered_model_alias(name, CHAMPION, challenger)

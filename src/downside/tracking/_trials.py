@@ -2,32 +2,49 @@
 
 optuna-integration's MLflowCallback is deprecated; this is the small logger of our own.
 It talks to MLflow through a client (no global active run), so it works the same in
-every worker process.
+every worker process: pickled to a spawned tuning worker it keeps only the settings and
+the run ids, and connects again there.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from downside.config import Settings
+from downside.tracking._client import connect
+
 
 class TrialLogger:
     """Optuna callback: one nested run per finished trial.
 
     Args:
-        client: MLflow client.
+        settings: where MLflow is (tracking and registry URIs).
         experiment_id: experiment of the parent run.
         parent_run_id: the tuning run the trial runs nest under.
     """
 
-    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
-        self.client = client
+    def __init__(self, settings: Settings, experiment_id: str, parent_run_id: str) -> None:
+        self.settings = settings
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
+        self._client: MlflowClient | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         run = self.client.create_run(
@@ -62,3 +79,16 @@ class TrialLogger:
         # optuna counts FAIL as finished too; MLflow should show it failed
         status = "FAILED" if trial.state == TrialState.FAIL else "FINISHED"
         self.client.set_terminated(run_id, status=status)
+
+
+@dataclass(frozen=True)
+class MlflowFitLogger:
+    """A :class:`downside.workflows.FitLogger` that logs every tuning trial as a nested
+    MLflow run under ``parent_run_id``."""
+
+    settings: Settings
+    experiment_id: str
+    parent_run_id: str
+
+    def trial_callbacks(self) -> Sequence[TrialLogger]:
+        return [TrialLogger(self.settings, self.experiment_id, self.parent_run_id)]

@@ -14,9 +14,10 @@ from downside.config import load_settings
 from downside.errors import PredictionInputError
 from downside.evaluation import brier_skill
 from downside.features import FeatureStore
-from downside.models import BacktestResult, load_spec, run_backtest, write_backtest
+from downside.models import load_spec
 from downside.sources import simulate_market
 from downside.store import Store
+from downside.workflows import BacktestResult, run_backtest, write_backtest
 
 SPEC = """
 name = "drawdown"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from downside.datasets import Frame, build_frame
 from downside.errors import EmptyStoreError, PredictionInputError
 from downside.evaluation import (
     block_bootstrap_ci,
@@ -41,8 +42,8 @@ from downside.evaluation import (
     write_backtest_report,
 )
 from downside.features import FeatureStore
-from downside.models._pipeline import FoldScore, TrainingData, assemble, walk_forward
-from downside.models._spec import ModelSpec
+from downside.models import FoldScore, ModelSpec, walk_forward
+from downside.vocabulary import utc_day
 
 MODEL = "model"
 """Name of the spec's model in the backtest tables (baselines keep their own names)."""
@@ -117,11 +118,6 @@ def _is_baseline(column: str) -> bool:
     return column.startswith("p_") and column != "p_model"
 
 
-def _utc_day(value: str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor("D")
-
-
 def run_backtest(
     spec: ModelSpec,
     feature_store: FeatureStore,
@@ -157,18 +153,22 @@ def run_backtest(
 
     Raises:
         PredictionInputError: ``end`` before ``start``.
-        EmptyStoreError: no fold has a test window in the range, or no prices.
+        InvalidTimeError: ``start`` or ``end`` is not a time.
+        UnknownSymbolError: a symbol without prices.
+        InsufficientHistoryError: no fold has a test window in the range.
+        EmptyStoreError: no labelled out-of-sample row in the window.
         ModelSpecError: unknown features in the spec.
     """
-    lo, hi = _utc_day(start), _utc_day(end)
+    lo, hi = utc_day(start, "start"), utc_day(end, "end")
     if hi < lo:
         raise PredictionInputError(
             f"backtest window is empty: end {hi:%Y-%m-%d} is before start {lo:%Y-%m-%d}; "
-            "pass --start earlier than --end"
+            "pass a start earlier than the end"
         )
     if symbols:
-        spec = replace(spec, symbols=tuple(s.upper() for s in symbols))
-    data = assemble(spec, feature_store)
+        frame = replace(spec.frame, symbols=tuple(s.strip().upper() for s in symbols))
+        spec = replace(spec, frame=frame)
+    data = build_frame(spec.frame, feature_store)
     scores = walk_forward(
         spec,
         data,
@@ -331,9 +331,7 @@ def _predictor(model: Any, cols: list[str]) -> Callable[[pd.DataFrame], Any]:
     return predict
 
 
-def _monotonicity(
-    scores: Sequence[FoldScore], data: TrainingData, dense_rows: int
-) -> tuple[int, int]:
+def _monotonicity(scores: Sequence[FoldScore], data: Frame, dense_rows: int) -> tuple[int, int]:
     labelled = data.labelled
     first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
         labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
@@ -377,7 +375,7 @@ def summary_markdown(result: BacktestResult, *, command: str | None = None) -> s
     lines = [
         f"# Backtest: `{spec.name}` ({spec.target})",
         "",
-        f"- Symbols: {', '.join(spec.symbols)}; out-of-sample as-of days "
+        f"- Symbols: {', '.join(spec.frame.symbols)}; out-of-sample as-of days "
         f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}; {n_folds} purged walk-forward "
         f"folds ({spec.scheme}, test windows of {spec.test_days} days, embargo "
         f"{spec.embargo_days:g} day(s)); {len(preds):,} forecasts, event rate "

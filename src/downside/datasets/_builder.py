@@ -1,0 +1,637 @@
+"""The frame builder: the one place where model rows are assembled.
+
+:func:`build_frame` turns a :class:`FrameSpec` (the ``[data]``, ``[grid]``,
+``[support]`` and ``[features]`` part of a model spec) and a feature store into the rows
+a model is trained on, backtested on and answers from: keys, query columns (threshold
+or level, horizon, barrier distance in volatility units), the volatility inputs of the
+baselines, the point-in-time features and, for training, first-passage labels with
+their end times. Training, backtests, the Forecaster and the served MLflow model all
+call it; nothing else assembles rows.
+
+Speed. Per feature store (and per store version: an ingest invalidates everything) the
+builder keeps in memory the venue-stitched daily prices with their causal volatility
+per symbol, and the features of every daily as-of time (00:00 UTC) it has been asked
+for, per feature list. A drawdown frame is then stacked in NumPy with binary searches;
+other as-of times (hourly) are read from the feature store, which keeps its own tables
+in memory. The pandas frame of a result is built only when asked for.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from downside.datasets._frames import support_frame
+from downside.errors import (
+    EmptyStoreError,
+    InsufficientHistoryError,
+    ModelSpecError,
+    Problem,
+    UnknownSymbolError,
+)
+from downside.features import FeatureStore
+from downside.targets import (
+    DEFAULT_HORIZONS_DAYS,
+    DEFAULT_SUPPORT_CONFIG,
+    DEFAULT_THRESHOLDS,
+    MIN_VOL_BARS,
+    BreakRule,
+    SupportConfig,
+    drawdown_labels,
+    volatility,
+)
+from downside.vocabulary import family_of, to_us, utc
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Target = Literal["drawdown", "support"]
+
+WARMUP_DAYS = 30
+"""Days of price history before a symbol's first training as-of time, so its volatility
+(``MIN_VOL_BARS`` daily bars) is defined."""
+
+DRAWDOWN_QUERY: tuple[str, ...] = ("threshold", "horizon_days", "z_distance", "sigma_daily")
+"""Model inputs of a drawdown frame besides the features."""
+
+SUPPORT_QUERY: tuple[str, ...] = (
+    "horizon_days",
+    "distance_pct",
+    "distance_vol",
+    "z_distance",
+    "touches",
+    "age_days",
+    "level_type",
+    "sigma_daily",
+)
+"""Model inputs of a support frame besides the features."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameSpec:
+    """What rows to build: the ``[data]``, ``[grid]``, ``[support]`` and ``[features]``
+    part of a model spec.
+
+    Attributes:
+        target: ``drawdown`` (rows per threshold and horizon) or ``support`` (rows per
+            level and horizon).
+        symbols: symbols of the default spine.
+        freq: bar frequency of the as-of grid (daily).
+        start: first as-of day of the default spine (None: as early as history allows).
+        end: last as-of day of the default spine (None: the latest known).
+        thresholds: drawdown fractions (drawdown target).
+        horizons_days: horizons in days.
+        break_rule: ``close`` (a daily close below the level) or ``low`` (a low).
+        break_buffer: fraction below a level that still counts as holding.
+        max_levels: supports kept per as-of time (None: the detector's default).
+        families: driver families whose features are inputs (None: every family).
+        include: features added by name.
+        exclude: features removed by name.
+        source: where the spec came from, for messages.
+    """
+
+    target: Target
+    symbols: tuple[str, ...] = ("BTC", "ETH")
+    freq: Literal["1d"] = "1d"
+    start: str | None = None
+    end: str | None = None
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    horizons_days: tuple[float, ...] = DEFAULT_HORIZONS_DAYS
+    break_rule: Literal["close", "low"] = "close"
+    break_buffer: float = 0.0
+    max_levels: int | None = None
+    families: tuple[str, ...] | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    source: str = "<spec>"
+
+    @property
+    def query_columns(self) -> tuple[str, ...]:
+        """Model inputs besides the features."""
+        return DRAWDOWN_QUERY if self.target == "drawdown" else SUPPORT_QUERY
+
+    @property
+    def cell_column(self) -> str:
+        """The grid column besides the horizon: ``threshold`` or ``level``."""
+        return "threshold" if self.target == "drawdown" else "level"
+
+    @property
+    def support_config(self) -> SupportConfig:
+        if self.max_levels is None:
+            return DEFAULT_SUPPORT_CONFIG
+        return SupportConfig(max_levels=self.max_levels)
+
+    @property
+    def break_rule_(self) -> BreakRule:
+        return BreakRule(kind=self.break_rule, buffer=self.break_buffer)
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """Rows built by :func:`build_frame`.
+
+    Attributes:
+        spec: what was built.
+        keys: the distinct ``symbol, asof`` rows, sorted by ``asof`` then ``symbol``.
+        row_key: position in ``keys`` of every frame row.
+        key_features: the features at each key (rows of ``keys``, columns
+            ``feature_columns``), NaN where missing or stale.
+        input_columns: the model's inputs: query columns, then features.
+        feature_columns: the feature-store columns among them.
+        families: driver family of every input column (:data:`~downside.vocabulary.QUERY`
+            for the always-on query columns).
+        family_names: the feature repository's families, in its order.
+    """
+
+    spec: FrameSpec
+    keys: pd.DataFrame
+    row_key: IntArray
+    key_features: FloatArray
+    input_columns: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    families: Mapping[str, str]
+    family_names: tuple[str, ...]
+    columns: Mapping[str, Any] = field(repr=False)
+    """Frame columns as arrays (NumPy or pandas extension arrays), in frame order."""
+
+    def __len__(self) -> int:
+        return len(self.row_key)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """One row per (symbol, asof, threshold|level, horizon), sorted by ``asof``,
+        ``symbol``, then the grid; ``label`` NaN where the outcome is not known yet."""
+        return pd.DataFrame(dict(self.columns))
+
+    @property
+    def labelled(self) -> pd.DataFrame:
+        """Rows whose label is known."""
+        frame = self.frame
+        return frame[frame["label"].notna()]
+
+    def matrix(self, columns: Sequence[str]) -> FloatArray:
+        """Numeric columns as a float64 matrix, without building the pandas frame.
+
+        Raises:
+            KeyError: a column is not in the frame.
+        """
+        out = np.empty((len(self), len(columns)), dtype=np.float64)
+        for j, name in enumerate(columns):
+            out[:, j] = np.asarray(self.columns[name], dtype=np.float64)
+        return out
+
+
+# ---------------------------------------------------------------------------- features
+
+
+def select_features(spec: FrameSpec, feature_store: FeatureStore) -> list[str]:
+    """Feature names of the spec's families, plus ``include``, minus ``exclude``, in the
+    feature repository's order.
+
+    Raises:
+        ModelSpecError: an unknown family, or an included or excluded name that is not a
+            known feature.
+    """
+    families = feature_store.families()
+    known = tuple(dict.fromkeys(families.values()))
+    problems = []
+    wanted = known if spec.families is None else spec.families
+    bad = [f for f in wanted if f not in known]
+    if bad:
+        problems.append(
+            Problem(
+                spec.source,
+                "unknown_family",
+                len(bad),
+                f"features.families names families the feature repository does not "
+                f"declare; expected some of {list(known)}",
+                examples=bad,
+            )
+        )
+    unknown = [n for n in (*spec.include, *spec.exclude) if n not in families]
+    if unknown:
+        problems.append(
+            Problem(
+                spec.source,
+                "unknown_feature",
+                len(unknown),
+                "features.include/exclude name features that do not exist; "
+                "see `downside features list`",
+                examples=unknown,
+            )
+        )
+    if problems:
+        raise ModelSpecError(problems)
+    names = [n for n, fam in families.items() if fam in wanted or n in spec.include]
+    return [n for n in names if n not in spec.exclude]
+
+
+def family_names(feature_store: FeatureStore) -> tuple[str, ...]:
+    """The feature repository's families, in its order."""
+    return tuple(feature_store.family_names())
+
+
+# ---------------------------------------------------------------------------- caches
+
+
+@dataclass
+class _Prices:
+    """Venue-stitched daily bars of one store version, and per symbol the bars'
+    availability times (int64 µs), closes and the volatility known at each bar."""
+
+    frame: pd.DataFrame
+    series: dict[str, tuple[IntArray, FloatArray, FloatArray, FloatArray]]
+
+
+@dataclass
+class _Cache:
+    key: str
+    prices: _Prices | None = None
+    daily: dict[tuple[str, ...], dict[str, tuple[IntArray, FloatArray]]] = field(
+        default_factory=dict
+    )
+
+
+_CACHES: weakref.WeakKeyDictionary[FeatureStore, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _cache(feature_store: FeatureStore) -> _Cache:
+    key = feature_store.cache_key()
+    cache = _CACHES.get(feature_store)
+    if cache is None or cache.key != key:
+        cache = _CACHES[feature_store] = _Cache(key)
+    return cache
+
+
+def daily_prices(feature_store: FeatureStore) -> pd.DataFrame:
+    """Venue-stitched daily bars of every symbol (cached per store version), sorted by
+    symbol and time."""
+    return _prices(feature_store).frame
+
+
+def _prices(feature_store: FeatureStore, cache: _Cache | None = None) -> _Prices:
+    cache = cache if cache is not None else _cache(feature_store)
+    if cache.prices is None:
+        store = feature_store.store
+        frame = store.prices("1d", feature_store.daily_venues, feature_store.symbols())
+        frame = frame.sort_values(["symbol", "event_ts"], kind="stable").reset_index(drop=True)
+        vol = volatility(frame)
+        symbols = frame["symbol"].astype(str).to_numpy(dtype=object)
+        available = to_us(frame["available_ts"])
+        close = frame["close"].to_numpy(dtype=np.float64)
+        ewma = vol["sigma_ewma"].to_numpy(dtype=np.float64)
+        park = vol["sigma_parkinson"].to_numpy(dtype=np.float64)
+        series = {}
+        for symbol in pd.unique(symbols):
+            rows = np.flatnonzero(symbols == symbol)
+            series[str(symbol)] = (available[rows], close[rows], ewma[rows], park[rows])
+        cache.prices = _Prices(frame, series)
+    return cache.prices
+
+
+def _reference(
+    feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Last close and EWMA and Parkinson volatility known at each key's as-of time (the
+    latest bar with ``available_ts <= asof``).
+
+    Raises:
+        InsufficientHistoryError: a key has no volatility yet (fewer than
+            ``MIN_VOL_BARS`` daily bars known).
+    """
+    prices = _prices(feature_store, cache)
+    asof = to_us(keys["asof"])
+    out = np.full((3, len(keys)), np.nan)
+    problems: list[str] = []
+    symbols = keys["symbol"].to_numpy(dtype=object)
+    for symbol in pd.unique(symbols):
+        rows = np.flatnonzero(symbols == symbol)
+        avail, close, ewma, park = prices.series[str(symbol)]
+        j = np.searchsorted(avail, asof[rows], side="right") - 1
+        ok = j >= 0
+        for k, values in enumerate((close, ewma, park)):
+            out[k, rows[ok]] = values[j[ok]]
+        bad = rows[~(out[1, rows] > 0)]
+        if bad.size:
+            first = pd.Timestamp(int(asof[bad[0]]), unit="us", tz="UTC")
+            problems.append(
+                f"{symbol} at {first:%Y-%m-%d %H:%M} UTC"
+                + (f" (and {bad.size - 1} more)" if bad.size > 1 else "")
+            )
+    if problems:
+        raise InsufficientHistoryError(
+            f"too little price history for {'; '.join(problems)}: a forecast needs the "
+            f"volatility of at least {MIN_VOL_BARS} daily bars known at the as-of time; "
+            "ask for a later as-of time or ingest earlier bars"
+        )
+    return out[0], out[1], out[2]
+
+
+def _daily_features(
+    feature_store: FeatureStore, cache: _Cache, names: tuple[str, ...]
+) -> dict[str, tuple[IntArray, FloatArray]]:
+    """The features at every daily as-of time of every symbol, from its first known bar
+    to its latest as-of time."""
+    daily = cache.daily.get(names)
+    if daily is None:
+        prices = _prices(feature_store, cache)
+        daily = {}
+        for symbol, (avail, *_rest) in prices.series.items():
+            first = pd.Timestamp(int(avail[0]), unit="us", tz="UTC").ceil("D")
+            times = pd.date_range(first, feature_store.latest_asof(symbol), freq="D", unit="us")
+            grid = pd.DataFrame({"symbol": pd.array([symbol] * len(times), dtype="str")})
+            grid["asof"] = times
+            frame = feature_store.get_features(grid, list(names))
+            daily[symbol] = (to_us(times), frame.iloc[:, 2:].to_numpy(dtype=np.float64))
+        cache.daily[names] = daily
+    return daily
+
+
+def _features(
+    feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame, names: Sequence[str]
+) -> FloatArray:
+    """The features at each key: from the daily cache where the as-of time is a midnight
+    it covers, else read from the feature store."""
+    out = np.empty((len(keys), len(names)), dtype=np.float64)
+    if not names:
+        return out
+    daily = _daily_features(feature_store, cache, tuple(names))
+    asof = to_us(keys["asof"])
+    symbols = keys["symbol"].to_numpy(dtype=object)
+    todo = np.ones(len(keys), dtype=bool)
+    for symbol in pd.unique(symbols):
+        cached = daily.get(str(symbol))
+        if cached is None:
+            continue
+        times, values = cached
+        rows = np.flatnonzero(symbols == symbol)
+        pos = np.searchsorted(times, asof[rows])
+        hit = (pos < len(times)) & (times[np.minimum(pos, len(times) - 1)] == asof[rows])
+        out[rows[hit]] = values[pos[hit]]
+        todo[rows[hit]] = False
+    if todo.any():
+        missing = keys.iloc[np.flatnonzero(todo)]
+        read = feature_store.get_features(missing, list(names))
+        out[todo] = read.iloc[:, 2:].to_numpy(dtype=np.float64)
+    return out
+
+
+# ---------------------------------------------------------------------------- spines
+
+
+def daily_spine(
+    feature_store: FeatureStore,
+    symbols: Sequence[str],
+    *,
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """Daily as-of times (00:00 UTC) per symbol, from ``WARMUP_DAYS`` after its first
+    known bar to the latest time its newest bar is known, within ``[start, end]``.
+
+    Raises:
+        UnknownSymbolError: a symbol has no daily prices.
+        EmptyStoreError: no as-of time lies in the range.
+        InvalidTimeError: ``start`` or ``end`` is not a time.
+    """
+    prices = _prices(feature_store)
+    unknown = [s for s in symbols if s not in prices.series]
+    if unknown:
+        raise UnknownSymbolError(unknown, sorted(prices.series), "daily prices")
+    frames = []
+    for symbol in symbols:
+        avail = prices.series[symbol][0]
+        first = pd.Timestamp(int(avail[0]), unit="us", tz="UTC").ceil("D")
+        first += pd.Timedelta(days=WARMUP_DAYS)
+        last = feature_store.latest_asof(symbol)
+        lo = max(first, utc(start, "start")) if start is not None else first
+        hi = min(last, utc(end, "end")) if end is not None else last
+        if hi < lo:
+            raise EmptyStoreError(
+                f"no as-of times for {symbol} between {start} and {end}: as-of times with "
+                f"{WARMUP_DAYS} days of history run from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+            )
+        asof = pd.date_range(lo.ceil("D"), hi, freq="D", unit="us")
+        frames.append(pd.DataFrame({"symbol": symbol, "asof": asof}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spine_keys(symbols: npt.ArrayLike, asof: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
+    """Distinct ``symbol, asof`` rows sorted by ``asof`` then ``symbol`` (``str`` and
+    ``datetime64[us, UTC]`` columns), computed in NumPy (a single query costs
+    microseconds, not the milliseconds of pandas' sort and de-duplication)."""
+    names = np.asarray(symbols, dtype=object).astype(str)
+    times = to_us(pd.DatetimeIndex(asof).tz_convert("UTC") if len(names) else [])
+    if len(names) > 1:
+        labels, codes = np.unique(names, return_inverse=True)
+        order = np.lexsort((codes, times))
+        codes, times = codes[order], times[order]
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = (codes[1:] != codes[:-1]) | (times[1:] != times[:-1])
+        names, times = labels[codes[keep]], times[keep]
+    return pd.DataFrame(
+        {
+            "symbol": pd.array(names, dtype="str"),
+            "asof": pd.DatetimeIndex(times.view("datetime64[us]")).tz_localize("UTC"),
+        }
+    )
+
+
+def _keys(spine: pd.DataFrame) -> pd.DataFrame:
+    """Distinct ``symbol, asof`` rows of a spine sorted by ``asof`` then ``symbol``."""
+    return spine_keys(spine["symbol"].to_numpy(dtype=object), spine["asof"])
+
+
+# ---------------------------------------------------------------------------- frames
+
+
+def build_frame(
+    spec: FrameSpec,
+    feature_store: FeatureStore,
+    *,
+    asof: pd.DataFrame | Sequence[Any] | pd.DatetimeIndex | None = None,
+    symbols: Sequence[str] | None = None,
+    thresholds: Sequence[float] | None = None,
+    horizons_days: Sequence[float] | None = None,
+    levels: pd.DataFrame | None = None,
+    features: Sequence[str] | None = None,
+    labels: bool = True,
+) -> Frame:
+    """Build the rows of ``spec`` from the feature store.
+
+    Args:
+        spec: target, grid, features and default spine.
+        feature_store: point-in-time features and venue-stitched prices.
+        asof: a ``symbol, asof`` spine; or as-of times for every one of ``symbols``;
+            None: every day of the spec's range (training and backtests).
+        symbols: symbols for ``asof`` times or for the default spine (default: the
+            spec's).
+        thresholds: drawdown fractions (default: the spec's grid).
+        horizons_days: horizons (default: the spec's grid).
+        levels: support target: user levels as ``symbol, asof, level`` rows; None:
+            auto-detected supports.
+        features: the feature columns, in order (a trained model passes its own);
+            default :func:`select_features`.
+        labels: compute ``label`` and ``label_end`` (NaN/NaT where not known yet).
+
+    Returns:
+        The :class:`Frame`.
+
+    Raises:
+        UnknownSymbolError: a symbol without daily prices.
+        InsufficientHistoryError: an as-of time without a defined volatility.
+        EmptyStoreError: no as-of time in the spec's range.
+        ModelSpecError: unknown families or features in the spec.
+        PredictionInputError: a user level at or above the price.
+        SchemaError: an invalid spine.
+    """
+    syms = tuple(symbols) if symbols is not None else spec.symbols
+    if isinstance(asof, pd.DataFrame):
+        spine = asof
+    elif asof is None:
+        spine = daily_spine(feature_store, syms, start=spec.start, end=spec.end)
+    else:
+        times = [utc(a, "as-of time") for a in asof]
+        spine = pd.DataFrame(
+            {
+                "symbol": [s for s in syms for _ in times],
+                "asof": pd.DatetimeIndex(times * len(syms)).as_unit("us"),
+            }
+        )
+    keys = _keys(spine)
+    cache = _cache(feature_store)
+    known = set(_prices(feature_store, cache).series)
+    unknown = sorted(set(keys["symbol"]) - known)
+    if unknown:
+        raise UnknownSymbolError(unknown, sorted(known), "daily prices")
+    names = list(features) if features is not None else select_features(spec, feature_store)
+    ref_close, sigma, sigma_park = _reference(feature_store, cache, keys)
+    values = _features(feature_store, cache, keys, names)
+    horizons = [float(h) for h in (horizons_days or spec.horizons_days)]
+    if spec.target == "drawdown":
+        grid = [float(t) for t in (thresholds or spec.thresholds)]
+        columns, row_key = _drawdown_columns(
+            cache,
+            feature_store,
+            keys,
+            values,
+            names,
+            ref_close,
+            sigma,
+            sigma_park,
+            grid,
+            horizons,
+            labels,
+        )
+    else:
+        columns, row_key = _support_columns(
+            spec, _prices(feature_store, cache).frame, keys, values, names, levels, horizons, labels
+        )
+    query = spec.query_columns
+    families = {c: family_of(c) for c in (*query, *names)}
+    return Frame(
+        spec=spec,
+        keys=keys,
+        row_key=row_key,
+        key_features=values,
+        input_columns=(*query, *names),
+        feature_columns=tuple(names),
+        families=families,
+        family_names=family_names(feature_store),
+        columns=columns,
+    )
+
+
+def _drawdown_columns(
+    cache: _Cache,
+    feature_store: FeatureStore,
+    keys: pd.DataFrame,
+    values: FloatArray,
+    names: Sequence[str],
+    ref_close: FloatArray,
+    sigma: FloatArray,
+    sigma_park: FloatArray,
+    thresholds: Sequence[float],
+    horizons: Sequence[float],
+    labels: bool,
+) -> tuple[dict[str, Any], IntArray]:
+    """Columns of the stacked (threshold, horizon) rows: keys x thresholds x horizons.
+
+    ``z_distance = ln(1 - threshold) / (sigma_daily * sqrt(horizon_days))``.
+    """
+    cells = len(thresholds) * len(horizons)
+    row_key = np.repeat(np.arange(len(keys), dtype=np.int64), cells)
+    threshold = np.tile(
+        np.repeat(np.asarray(thresholds, dtype=np.float64), len(horizons)), len(keys)
+    )
+    horizon = np.tile(np.asarray(horizons, dtype=np.float64), len(thresholds) * len(keys))
+    sig = sigma[row_key]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log1p(-threshold) / (sig * np.sqrt(horizon))
+    columns: dict[str, Any] = {
+        "symbol": keys["symbol"].array.take(row_key),
+        "asof": keys["asof"].array.take(row_key),
+        "threshold": threshold,
+        "horizon_days": horizon,
+        "z_distance": z,
+        "sigma_daily": sig,
+        "sigma_parkinson": sigma_park[row_key],
+        "ref_close": ref_close[row_key],
+    }
+    for j, name in enumerate(names):
+        columns[name] = values[row_key, j]
+    if labels:
+        found = drawdown_labels(_prices(feature_store, cache).frame, keys, thresholds, horizons)
+        found = found.sort_values(["asof", "symbol"], kind="stable").reset_index(drop=True)
+        columns["label"] = found["label"].to_numpy(dtype=np.float64)
+        columns["label_end"] = found["label_end"].array
+    return columns, row_key
+
+
+def _support_columns(
+    spec: FrameSpec,
+    prices: pd.DataFrame,
+    keys: pd.DataFrame,
+    values: FloatArray,
+    names: Sequence[str],
+    levels: pd.DataFrame | None,
+    horizons: Sequence[float],
+    labels: bool,
+) -> tuple[dict[str, Any], IntArray]:
+    """Columns of the stacked (level, horizon) rows: detected or given levels per key,
+    nearest first, then horizons (see :func:`downside.datasets.support_frame`)."""
+    feats = pd.DataFrame(values, columns=list(names))
+    feats.insert(0, "asof", keys["asof"].array)
+    feats.insert(0, "symbol", keys["symbol"].array)
+    given = None
+    if levels is not None:
+        given = pd.DataFrame(
+            {
+                "symbol": levels["symbol"].astype("str").to_numpy(),
+                "asof": levels["asof"].astype("datetime64[us, UTC]").array,
+                "level": levels["level"].to_numpy(dtype=np.float64),
+            }
+        )
+    frame = support_frame(
+        feats,
+        prices,
+        given,
+        horizons,
+        spec.break_rule_,
+        config=spec.support_config,
+    )
+    frame = frame.sort_values(["asof", "symbol"], kind="stable").reset_index(drop=True)
+    lookup = pd.MultiIndex.from_frame(keys[["symbol", "asof"]])
+    row_key = np.asarray(
+        lookup.get_indexer(pd.MultiIndex.from_frame(frame[["symbol", "asof"]])), dtype=np.int64
+    )
+    if not labels:
+        frame = frame.drop(columns=["label", "label_end"])
+    columns = {str(c): frame[c].array for c in frame.columns}
+    return columns, row_key
