@@ -106,6 +106,16 @@ class Settings:
     coinglass_api_key: Secret | None = field(
         default=None, repr=False, metadata=_limit(doc="CoinGlass API key")
     )
+    store_jump_limit: float = field(
+        default=10.0,
+        metadata=_limit(
+            1, doc="largest ratio of a bar's open, high or close to its neighbouring closes"
+        ),
+    )
+    store_venue_jump_limit: float = field(
+        default=1.5,
+        metadata=_limit(1, doc="largest ratio of a close to the other venues' close at that bar"),
+    )
     store_pause_before_switch_s: float = field(
         default=0.0,
         metadata=_limit(0, doc="test hook: seconds an ingest sleeps before its manifest switch"),
@@ -165,6 +175,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DOWNSIDE_DAILY_VENUES", "daily_venues"),
     EnvVar("DOWNSIDE_HOURLY_VENUES", "hourly_venues"),
     EnvVar("DOWNSIDE_SEED", "seed"),
+    EnvVar("DOWNSIDE_STORE_JUMP_LIMIT", "store_jump_limit"),
+    EnvVar("DOWNSIDE_STORE_VENUE_JUMP_LIMIT", "store_venue_jump_limit"),
     EnvVar("DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S", "store_pause_before_switch_s"),
     EnvVar("FRED_API_KEY", "fred_api_key"),
     EnvVar("COINGLASS_API_KEY", "coinglass_api_key"),

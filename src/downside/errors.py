@@ -13,7 +13,9 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     ├── StoreError (RuntimeError)
     │   ├── StoreLockedError (TimeoutError) another process holds the store lock
     │   ├── StoreQueryError (ValueError)    a read asked for something invalid
-    │   └── EmptyStoreError (LookupError)   a table or series has no rows yet
+    │   │   └── UnknownVersionError (LookupError) no store version with that number
+    │   ├── EmptyStoreError (LookupError)   a table or series has no rows yet
+    │   └── StoreCorruptError               a stored data file is missing, truncated or altered
     ├── InvalidTimeError (ValueError)       a value that should be a time is not one
     ├── StaleDataError (ValueError)         inputs are older than their time-to-live
     ├── PredictionInputError (ValueError)   a request the model or data cannot answer
@@ -27,7 +29,8 @@ built-in it behaves like, so ``except ValueError`` keeps working::
         ├── RateLimitedError                 HTTP 429 or exhausted weight, after retries
         ├── SourceTimeoutError (TimeoutError) no answer within the timeout, after retries
         ├── RequestRejectedError (ValueError) HTTP 4xx: the source refused the request
-        └── PayloadError (ValueError)        a response did not have the expected shape
+        ├── PayloadError (ValueError)        a response did not have the expected shape
+        └── SourceUnreachableError (ConnectionError) name resolution or connection failed
 
 Messages say what is wrong, what was expected, what was received and how to fix it.
 Structured fields stay on the exception for programs to inspect.
@@ -153,12 +156,43 @@ class StoreLockedError(StoreError, TimeoutError):
 
 
 class StoreQueryError(StoreError, ValueError):
-    """A store read was asked for something invalid (naive as-of time, unknown frequency,
-    empty venue list, symbols for a table without symbols)."""
+    """A store read or maintenance call was asked for something invalid (naive as-of
+    time, unknown frequency, empty venue list, symbols for a table without symbols; a
+    delete without a reason or matching rows, a vacuum keeping no version)."""
 
 
 class EmptyStoreError(StoreError, LookupError):
     """A table, series or symbol has no rows in the store."""
+
+
+class UnknownVersionError(StoreQueryError, LookupError):
+    """No store version has that number: it was never written, or ``vacuum`` removed it.
+
+    Attributes:
+        version: the version asked for.
+        known: the numbers of the versions the store keeps.
+    """
+
+    def __init__(self, version: int, known: Sequence[int]) -> None:
+        self.version = version
+        self.known = list(known)
+        shown = f"{self.known[0]}..{self.known[-1]}" if self.known else "none"
+        super().__init__(
+            f"store version {version} does not exist: the store keeps versions {shown}; "
+            "pick one from `Store.history()` (`downside store history`)"
+        )
+
+
+class StoreCorruptError(StoreError):
+    """A stored data file is missing, or its size or SHA-256 differs from the manifest's.
+
+    Attributes:
+        files: the damaged files, as paths.
+    """
+
+    def __init__(self, message: str, *, files: Sequence[str]) -> None:
+        self.files = tuple(files)
+        super().__init__(message)
 
 
 class StaleDataError(DownsideError, ValueError):
@@ -307,3 +341,16 @@ class RequestRejectedError(SourceError, ValueError):
 
 class PayloadError(SourceError, ValueError):
     """A response did not have the documented shape."""
+
+
+class SourceUnreachableError(SourceError, ConnectionError):
+    """The source's host could not be reached: its name did not resolve or the connection
+    was refused or timed out. Not retried: the host is skipped for the rest of the run.
+
+    Attributes:
+        host: the host (``name`` or ``name:port``) that could not be reached.
+    """
+
+    def __init__(self, message: str, *, host: str | None = None, **fields: Any) -> None:
+        self.host = host
+        super().__init__(message, **fields)

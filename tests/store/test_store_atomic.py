@@ -92,13 +92,19 @@ def test_killed_ingest_leaves_the_store_as_before(
     assert fresh.version == before_version
     assert fresh.tables() == ["ohlcv_daily"]
     pd.testing.assert_frame_equal(fresh.read("ohlcv_daily"), before)
+    assert [v.number for v in fresh.history()] == [1]  # the killed write's record is no version
 
     report = fresh.ingest({"ohlcv_daily": bars(periods=7)}, origin="after-crash")
     assert report.table("ohlcv_daily").inserted == 2
     assert len(fresh.read("ohlcv_daily")) == 7
     left = sorted(p.name for p in (fresh.root / "data").iterdir())
-    assert len(left) == 2  # orphans collected; the seed's file is kept one ingest for readers
+    assert len(left) == 2  # orphans collected; the seed's part and the new rows' part
     assert not list(fresh.root.glob("manifest.json.*.tmp"))
+    assert [v.number for v in fresh.history()] == [2, 1]
+    assert sorted(p.name for p in (fresh.root / "versions").iterdir()) == [
+        "00000001.json",
+        "00000002.json",
+    ]
 
 
 def test_second_ingest_waits_then_raises_store_locked(

@@ -19,15 +19,16 @@ def _ts(text: str) -> pd.Timestamp:
 
 @pytest.fixture
 def gappy(store: Store, bars: Bars) -> Store:
-    """BTC: coinbase Jan 1-10 with Jan 4-5 missing; binance Jan 1-12 (other prices);
-    cryptoquant Jan 1-12 (never preferred below). ETH: binance only."""
+    """BTC: coinbase Jan 1-10 with Jan 4-5 missing; binance Jan 1-12 (10% higher prices,
+    within the venue limit); cryptoquant Jan 1-12 (never preferred below). ETH: binance
+    only."""
     coinbase = bars("coinbase_spot", periods=10, price=100.0)
     coinbase = coinbase[~coinbase["ts"].isin([_ts("2024-01-04"), _ts("2024-01-05")])]
     frame = pd.concat(
         [
             coinbase,
-            bars("binance_spot", periods=12, price=200.0),
-            bars("cryptoquant_spot_all_exchanges", periods=12, price=300.0),
+            bars("binance_spot", periods=12, price=110.0),
+            bars("cryptoquant_spot_all_exchanges", periods=12, price=120.0),
             bars("binance_spot", symbol="ETH", periods=3, price=10.0),
         ]
     )
@@ -49,8 +50,8 @@ def test_first_preferred_venue_serves_each_bar(gappy: Store) -> None:
     )
     # served values are the serving venue's own bar, not a mix
     assert got.loc[0, "close"] == 100.0
-    assert got.loc[3, "close"] == 203.0
-    assert got.loc[10, "close"] == 210.0
+    assert got.loc[3, "close"] == 113.0
+    assert got.loc[10, "close"] == 120.0
     assert "cryptoquant_spot_all_exchanges" not in set(got["venue"])
     assert (got["available_ts"] == got["event_ts"] + pd.Timedelta(days=1)).all()
 

@@ -37,7 +37,8 @@ def _klines(request: httpx.Request) -> httpx.Response:
 
 
 class Transport:
-    """Serves the documented klines; raises a connection error on data request ``fail_at``."""
+    """Serves the documented klines; the connection breaks on data request ``fail_at`` (a
+    reset while reading: retried, unlike a host that cannot be reached at all)."""
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.fail_at = fail_at
@@ -46,7 +47,7 @@ class Transport:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
         if self.fail_at is not None and self.calls == self.fail_at:
-            raise httpx.ConnectError("connection reset by peer (simulated)", request=request)
+            raise httpx.ReadError("connection reset by peer (simulated)", request=request)
         return _klines(request)
 
 

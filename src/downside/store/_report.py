@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from downside.errors import Problem
+from downside.store._versions import StoreVersion
 
 REPORT_COLUMNS = (
     "table",
@@ -56,6 +57,7 @@ class IngestReport:
         venue_spans: per frequency (``1d``, ``1h``), which venue served which span per
             symbol under the default venue preference; columns ``symbol, venue,
             first_ts, last_ts, bars``.
+        version: the store version this ingest wrote; ``None`` when it changed nothing.
     """
 
     origin: str
@@ -64,6 +66,7 @@ class IngestReport:
     version_after: str
     warnings: tuple[Problem, ...] = ()
     venue_spans: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    version: StoreVersion | None = None
 
     @property
     def changed(self) -> bool:

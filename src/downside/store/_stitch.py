@@ -33,12 +33,15 @@ def stitch(bars: pd.DataFrame, venues: Sequence[str]) -> pd.DataFrame:
     """
     rank = {venue: i for i, venue in enumerate(dict.fromkeys(venues))}
     used = bars.loc[bars["venue"].isin(list(rank)), list(PRICE_COLUMNS)]
-    order = used["venue"].map(rank).to_numpy(dtype="int64")
-    used = used.assign(_rank=order).sort_values(
-        ["symbol", "event_ts", "_rank"], kind="stable", ignore_index=True
-    )
-    first = ~used.duplicated(subset=["symbol", "event_ts"], keep="first")
-    return used.loc[first, list(PRICE_COLUMNS)].reset_index(drop=True)
+    venue_rank = pd.Categorical(used["venue"], categories=list(rank)).codes.astype("int64")
+    symbol_codes = pd.factorize(used["symbol"], sort=True)[0]
+    event = np.asarray(pd.DatetimeIndex(used["event_ts"]).as_unit("us").asi8)
+    order = np.lexsort((venue_rank, event, symbol_codes))
+    ranked = used.iloc[order]
+    code, when = symbol_codes[order], event[order]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = (code[1:] != code[:-1]) | (when[1:] != when[:-1])
+    return ranked.loc[first, list(PRICE_COLUMNS)].reset_index(drop=True)
 
 
 def spans(stitched: pd.DataFrame) -> pd.DataFrame:

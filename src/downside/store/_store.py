@@ -1,17 +1,26 @@
-"""The point-in-time store: validated, idempotent, atomic Parquet tables under one manifest.
+"""The point-in-time store: validated, idempotent, atomic and versioned Parquet tables.
 
 Layout under ``root``::
 
-    manifest.json            the only entry point: table -> immutable Parquet file
-    data/<table>-<uuid>.parquet
-    .ingest.lock             inter-process write lock (filelock)
+    manifest.json              the current version: table -> Parquet parts (a copy of
+                               its record)
+    versions/<number>.json     one immutable record per version (history, rollback)
+    data/<table>-<uuid>.parquet  immutable parts; a table is the union of its parts
+    .ingest.lock               inter-process write lock (filelock)
 
 An ingest validates every input table first (all problems at once, nothing written on
-failure), then, under the lock, writes a new Parquet file for each table whose rows
-changed, fsyncs it, writes a new manifest next to the old one and switches it with
-``os.replace``. Readers load one manifest snapshot without the lock, so they see either
-the old or the new store, never a mix. Files no manifest references (left by a killed
-ingest, or replaced by the previous ingest) are deleted at the start of the next ingest.
+failure), then, under the lock, merges each table with its stored rows, checks the rules
+that need them (price jumps, venue mismatches, missing values replacing stored ones),
+writes one new part per changed table (only the inserted and changed rows; see
+:meth:`Store._write_entry` for how parts are merged), fsyncs it, writes the version
+record and then switches ``manifest.json`` with ``os.replace``. Readers load one
+manifest snapshot without the lock, so they see either the old or the new store, never
+a mix. An ingest that changes nothing writes nothing.
+
+Every part's size and SHA-256 are in the records: a read checks both before it trusts a
+file (hashing costs about 11 ms for the 7 MB hourly table), :meth:`Store.verify` checks
+every kept version. Versions are kept until :meth:`Store.vacuum`; files no kept version
+references (left by a killed ingest) are deleted at the start of the next write.
 """
 
 from __future__ import annotations
@@ -22,10 +31,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import filelock
 import numpy as np
@@ -38,11 +47,19 @@ from downside.errors import (
     InvalidNameError,
     Problem,
     SchemaError,
+    StoreCorruptError,
     StoreError,
     StoreLockedError,
     StoreQueryError,
+    UnknownVersionError,
 )
 from downside.sources import TABLES, read_files
+from downside.store._plausible import (
+    DEFAULT_JUMP_LIMIT,
+    DEFAULT_VENUE_LIMIT,
+    null_overwrite_problems,
+    price_problems,
+)
 from downside.store._report import IngestReport, TableIngest
 from downside.store._rules import PublicationRules
 from downside.store._stitch import spans, stitch
@@ -53,16 +70,31 @@ from downside.store._validate import (
     normalize,
     validate,
 )
+from downside.store._versions import (
+    FileProblem,
+    Operation,
+    Part,
+    Snapshot,
+    StoreVersion,
+    TableChange,
+    TableEntry,
+    VacuumReport,
+    VerifyReport,
+    content_id,
+)
 
 log = logging.getLogger("downside.store")
 
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
+VERSIONS_DIR = "versions"
 LOCK_NAME = ".ingest.lock"
-FORMAT_VERSION = 1
-EMPTY_VERSION = "empty"
+MAX_PARTS = 8
+"""Parts a table may have before an ingest rewrites it as one part."""
 PAUSE_BEFORE_SWITCH_ENV = "DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S"
-"""Environment variable of the ``store_pause_before_switch_s`` setting (a test hook)."""
+"""Environment variable of the ``store_pause_before_switch_s`` setting (a test hook:
+seconds an ingest sleeps after writing its parts and version record, just before
+switching the manifest, so a test can kill it there)."""
 
 DEFAULT_DAILY_VENUES: tuple[str, ...] = (
     "coinbase_spot",
@@ -77,35 +109,15 @@ DEFAULT_HOURLY_VENUES: tuple[str, ...] = (
     "glassnode_market_price",
     "sim_spot",
 )
-"""Test seam: seconds an ingest sleeps after writing its Parquet files and the new
-manifest, just before switching the manifest (so a test can kill it there)."""
 
 Freq = Literal["1d", "1h"]
 _PRICE_TABLES: dict[str, str] = {"1d": "ohlcv_daily", "1h": "ohlcv_hourly"}
+_ENTITY_COLUMNS = ("symbol", "asset", "series", "stablecoin")
 _READ_RETRIES = 3
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """One table in the manifest."""
-
-    file: str
-    sha256: str
-    rows: int
-    first_event_ts: str
-    last_event_ts: str
-    last_available_ts: str
-
-    @classmethod
-    def of(cls, file: str, sha256: str, frame: pd.DataFrame) -> _Entry:
-        return cls(
-            file=file,
-            sha256=sha256,
-            rows=len(frame),
-            first_event_ts=frame["event_ts"].min().isoformat(),
-            last_event_ts=frame["event_ts"].max().isoformat(),
-            last_available_ts=frame["available_ts"].max().isoformat(),
-        )
+def _utcnow() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -116,6 +128,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` to a temporary file beside ``path``, fsynced; return the temp."""
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tmp
 
 
 def _same(new: pd.Series, old: pd.Series) -> np.ndarray:
@@ -129,22 +151,77 @@ def _as_list(values: Sequence[str] | str) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
 
+def _stored_order(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Unique keys (the last row of a key wins), sorted by keys then ``event_ts``."""
+    keys = list(TABLES[table].keys)
+    out = frame.drop_duplicates(subset=["event_ts", *keys], keep="last")
+    out = out.sort_values([*keys, "event_ts"], kind="stable", ignore_index=True)
+    out["event_ts"] = out["event_ts"].astype(TS_DTYPE)
+    out["available_ts"] = out["available_ts"].astype(TS_DTYPE)
+    return out
+
+
+@dataclass
+class _Merge:
+    """A table's upsert: the table after it, the rows to write, and what changed."""
+
+    merged: pd.DataFrame
+    delta: pd.DataFrame
+    touched: np.ndarray
+    inserted: int
+    updated: int
+    problems: list[Problem]
+
+
+def _merge(
+    table: str, old: pd.DataFrame | None, new: pd.DataFrame, source: str, allow_null_updates: bool
+) -> _Merge:
+    """Upsert ``new`` into ``old`` on (event_ts, keys)."""
+    if old is None or old.empty:
+        return _Merge(new, new, np.ones(len(new), dtype=bool), len(new), 0, [])
+    key_cols = ["event_ts", *TABLES[table].keys]
+    values = [c for c in new.columns if c not in key_cols]
+    both = new.merge(old, on=key_cols, how="left", suffixes=("", "__old"), indicator=True)
+    is_new = (both["_merge"] == "left_only").to_numpy(dtype=bool)
+    same = np.ones(len(both), dtype=bool)
+    for column in values:
+        same &= _same(both[column], both[f"{column}__old"])
+    changed = ~is_new & ~same
+    problems = [] if allow_null_updates else null_overwrite_problems(table, both, ~is_new, source)
+    inserted, updated = int(is_new.sum()), int(changed.sum())
+    if not inserted and not updated:
+        return _Merge(old, new.iloc[:0], np.zeros(len(old), dtype=bool), 0, 0, problems)
+    delta = new.loc[is_new | changed].reset_index(drop=True)
+    marked = pd.concat(
+        [old.assign(__touched=False), delta.assign(__touched=True)], ignore_index=True
+    )
+    merged = _stored_order(table, marked)
+    touched = merged.pop("__touched").to_numpy(dtype=bool)
+    return _Merge(merged, delta, touched, inserted, updated, problems)
+
+
 class Store:
-    """Point-in-time store of the canonical raw tables.
+    """Point-in-time store of the canonical raw tables, versioned.
 
     Args:
         root: folder of the store (created by the first ingest).
         rules: publication rules; default :meth:`PublicationRules.default`.
-        lock_timeout_s: seconds an ingest waits for another ingest to finish.
+        lock_timeout_s: seconds a write waits for another write to finish.
         daily_venues: default daily venue preference (spans in :class:`IngestReport`).
         hourly_venues: default hourly venue preference.
         ohlc_tolerance: relative slack for open/close outside [low, high] before a bar
             is rejected (within it the bar is kept and reported as a warning).
-        pause_before_switch_s: test hook: seconds an ingest sleeps before switching the
+        jump_limit: largest ratio of a bar's open, high or close to the median close of
+            its neighbouring bars (``price_jump``).
+        venue_jump_limit: largest ratio of a close to the median close of the other
+            venues of its symbol at the same bar (``venue_mismatch``).
+        pause_before_switch_s: test hook: seconds a write sleeps before switching the
             manifest (kill tests use it to interrupt an ingest at that moment).
+        now: the wall clock (tz-aware UTC): event times later than now plus one bar are
+            refused (``ts_out_of_range``).
 
     Raises:
-        ConfigError: negative timeout or tolerance.
+        ConfigError: a negative timeout or tolerance, or a jump limit not above 1.
         InvalidNameError: a venue name is unfit for a file or table name.
     """
 
@@ -157,25 +234,40 @@ class Store:
         daily_venues: Sequence[str] = DEFAULT_DAILY_VENUES,
         hourly_venues: Sequence[str] = DEFAULT_HOURLY_VENUES,
         ohlc_tolerance: float = DEFAULT_OHLC_TOLERANCE,
+        jump_limit: float = DEFAULT_JUMP_LIMIT,
+        venue_jump_limit: float = DEFAULT_VENUE_LIMIT,
         pause_before_switch_s: float = 0.0,
+        now: Callable[[], pd.Timestamp] = _utcnow,
     ) -> None:
+        problems = []
         if lock_timeout_s < 0 or ohlc_tolerance < 0:
-            raise ConfigError(
+            problems.append(
                 f"lock_timeout_s and ohlc_tolerance must be >= 0, received {lock_timeout_s} "
-                f"and {ohlc_tolerance}; pass non-negative values"
+                f"and {ohlc_tolerance}"
             )
+        if not (jump_limit > 1 and venue_jump_limit > 1):
+            problems.append(
+                f"jump_limit and venue_jump_limit must be ratios above 1, received "
+                f"{jump_limit} and {venue_jump_limit}"
+            )
+        if problems:
+            raise ConfigError("; ".join(problems) + "; pass valid values")
         self.root = Path(root)
         self.rules = rules if rules is not None else PublicationRules.default()
         self.lock_timeout_s = float(lock_timeout_s)
         self.daily_venues = tuple(check_name("venue", v) for v in daily_venues)
         self.hourly_venues = tuple(check_name("venue", v) for v in hourly_venues)
         self.ohlc_tolerance = float(ohlc_tolerance)
+        self.jump_limit = float(jump_limit)
+        self.venue_jump_limit = float(venue_jump_limit)
         self.pause_before_switch_s = float(pause_before_switch_s)
-        self._cache: dict[str, pd.DataFrame] = {}
+        self.now = now
+        self._cache: dict[tuple[str, ...], pd.DataFrame] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        """The store at ``settings.store_dir`` with the settings' timeout, ETF hour and venues.
+        """The store at ``settings.store_dir`` with the settings' timeout, ETF hour, venues
+        and jump limits.
 
         Raises:
             ConfigError: invalid settings values.
@@ -187,13 +279,15 @@ class Store:
             settings.lock_timeout_s,
             daily_venues=settings.daily_venues or DEFAULT_DAILY_VENUES,
             hourly_venues=settings.hourly_venues or DEFAULT_HOURLY_VENUES,
+            jump_limit=settings.store_jump_limit,
+            venue_jump_limit=settings.store_venue_jump_limit,
             pause_before_switch_s=settings.store_pause_before_switch_s,
         )
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
-    # ------------------------------------------------------------------ manifest
+    # ------------------------------------------------------------------ versions on disk
 
     @property
     def _manifest_path(self) -> Path:
@@ -203,44 +297,99 @@ class Store:
     def _data_dir(self) -> Path:
         return self.root / DATA_DIR
 
-    def _load_manifest(self) -> dict[str, _Entry]:
-        path = self._manifest_path
+    @property
+    def _versions_dir(self) -> Path:
+        return self.root / VERSIONS_DIR
+
+    def _record_path(self, number: int) -> Path:
+        return self._versions_dir / f"{number:08d}.json"
+
+    def _parse(self, path: Path) -> Snapshot | None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            return None
         except (OSError, ValueError) as exc:
             raise StoreError(
-                f"cannot read the store manifest {path}: {exc}; expected the JSON written "
-                "by downside; restore it from a backup or delete the store folder and ingest "
-                "again"
+                f"cannot read the store record {path}: {exc}; expected the JSON written by "
+                "downside; restore the file from a backup, or move the store folder aside "
+                "and ingest again"
             ) from exc
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT_VERSION:
+        try:
+            return Snapshot.from_json(raw)
+        except (KeyError, TypeError, ValueError) as exc:
             found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
             raise StoreError(
-                f"store manifest {path} has format {found!r}, expected {FORMAT_VERSION}; "
-                "it was written by another version of downside: re-ingest into a new store"
+                f"store record {path} has format {found!r} or a layout this version of "
+                f"downside does not know ({type(exc).__name__}: {exc}); expected format 1 "
+                "or 2: re-ingest into a new store"
+            ) from exc
+
+    def _current(self) -> Snapshot | None:
+        """The current version, from ``manifest.json``; ``None`` for an empty store."""
+        return self._parse(self._manifest_path)
+
+    def _entries(self) -> Mapping[str, TableEntry]:
+        current = self._current()
+        return current.entries if current is not None else {}
+
+    def _record_numbers(self) -> list[int]:
+        if not self._versions_dir.is_dir():
+            return []
+        numbers = []
+        for path in self._versions_dir.glob("*.json"):
+            if path.stem.isdigit():
+                numbers.append(int(path.stem))
+        return sorted(numbers)
+
+    def _snapshots(self, current: Snapshot | None) -> list[Snapshot]:
+        """Every kept version up to the current one, oldest first (the current included
+        even when it has no record: a format-1 manifest)."""
+        if current is None:
+            return []
+        found = []
+        for number in self._record_numbers():
+            if number < current.version.number:
+                snapshot = self._parse(self._record_path(number))
+                if snapshot is not None:
+                    found.append(snapshot)
+        return [*found, current]
+
+    def _commit(
+        self,
+        base: Snapshot | None,
+        entries: Mapping[str, TableEntry],
+        operation: Operation,
+        origin: str,
+        changes: Mapping[str, TableChange],
+        *,
+        reason: str | None = None,
+        restored_from: int | None = None,
+    ) -> StoreVersion:
+        """Write the version record, then switch the manifest to it."""
+        self._versions_dir.mkdir(parents=True, exist_ok=True)
+        if base is not None and not self._record_path(base.version.number).exists():
+            os.replace(  # a format-1 store: keep its state as version 1
+                _write_json(self._record_path(base.version.number), base.to_json()),
+                self._record_path(base.version.number),
             )
-        return {name: _Entry(**entry) for name, entry in raw["tables"].items()}
-
-    @staticmethod
-    def _version_of(manifest: Mapping[str, _Entry]) -> str:
-        if not manifest:
-            return EMPTY_VERSION
-        content = json.dumps({t: e.sha256 for t, e in sorted(manifest.items())})
-        return hashlib.sha256(content.encode()).hexdigest()[:16]
-
-    def _write_manifest(self, manifest: Mapping[str, _Entry]) -> None:
-        payload = {
-            "format": FORMAT_VERSION,
-            "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
-            "tables": {name: vars(entry) for name, entry in sorted(manifest.items())},
-        }
-        tmp = self.root / f"{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
+        version = StoreVersion(
+            number=base.version.number + 1 if base is not None else 1,
+            written_at=self.now(),
+            operation=operation,
+            origin=origin,
+            tables={name: entry.rows for name, entry in entries.items()},
+            changes=dict(changes),
+            content=content_id(entries),
+            reason=reason,
+            restored_from=restored_from,
+        )
+        snapshot = Snapshot(version, dict(entries))
+        payload = snapshot.to_json()
+        record = self._record_path(version.number)
+        os.replace(_write_json(record, payload), record)
+        _fsync_dir(self._versions_dir)
+        tmp = _write_json(self._manifest_path, payload)
         if self.pause_before_switch_s:
             log.info(
                 "pausing %s s before the manifest switch (test hook)", self.pause_before_switch_s
@@ -248,61 +397,204 @@ class Store:
             time.sleep(self.pause_before_switch_s)
         os.replace(tmp, self._manifest_path)
         _fsync_dir(self.root)
+        return version
 
-    def _collect_garbage(self, manifest: Mapping[str, _Entry]) -> None:
-        referenced = {entry.file for entry in manifest.values()}
+    def _collect_garbage(self, current: Snapshot | None) -> None:
+        """Delete what no kept version references: records after the current version and
+        data files of killed writes; and temporary files."""
+        number = current.version.number if current is not None else 0
+        for other in self._record_numbers():
+            if other > number:
+                self._record_path(other).unlink(missing_ok=True)
+        referenced = {
+            part.file
+            for snapshot in self._snapshots(current)
+            for entry in snapshot.entries.values()
+            for part in entry.parts
+        }
         if self._data_dir.is_dir():
             for path in self._data_dir.iterdir():
                 if path.name not in referenced:
                     path.unlink(missing_ok=True)
-        for path in self.root.glob(f"{MANIFEST_NAME}.*.tmp"):
-            path.unlink(missing_ok=True)
+        for folder in (self.root, self._versions_dir):
+            for path in folder.glob("*.tmp"):
+                path.unlink(missing_ok=True)
 
-    def _read_file(self, entry: _Entry) -> pd.DataFrame:
-        cached = self._cache.get(entry.file)
+    # ------------------------------------------------------------------ parts
+
+    def _check_part(self, part: Part) -> FileProblem | None:
+        """What is wrong with a part's file, if anything (size, then SHA-256)."""
+        path = self._data_dir / part.file
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return FileProblem(str(path), "", (), "missing", "the file does not exist")
+        if part.size is not None and size != part.size:
+            return FileProblem(
+                str(path), "", (), "size", f"expected {part.size} bytes, found {size}"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != part.sha256:
+            return FileProblem(
+                str(path),
+                "",
+                (),
+                "sha256",
+                f"expected SHA-256 {part.sha256[:16]}..., found {digest[:16]}...",
+            )
+        return None
+
+    def _damaged(self, table: str, problem: FileProblem, number: int) -> StoreCorruptError:
+        return StoreCorruptError(
+            f"data file {problem.path} of table {table!r} in store version {number} is "
+            f"damaged ({problem.kind}: {problem.detail}); expected the file the version "
+            "recorded; nothing was read or written. `Store.verify()` (`downside store "
+            "verify`) lists every damaged file and the versions that are intact: restore "
+            "one with `Store.rollback(N)` (`downside store rollback N`), or drop the table "
+            f"with `Store.delete({table!r}, reason=...)` and ingest it again",
+            files=[problem.path],
+        )
+
+    def _read_entry(self, table: str, entry: TableEntry, number: int) -> pd.DataFrame:
+        """The table made of ``entry``'s parts; each part's size and SHA-256 are checked
+        before it is read, and its size again whenever the table is served from memory.
+
+        Raises:
+            FileNotFoundError: a part is missing (a concurrent vacuum; the caller retries).
+            StoreCorruptError: a part's size or hash differs, or it cannot be read.
+        """
+        key = tuple(part.file for part in entry.parts)
+        cached = self._cache.get(key)
         if cached is None:
-            cached = pd.read_parquet(self._data_dir / entry.file)
-            self._remember(entry.file, cached)
+            frames = [self._read_part(table, part, number) for part in entry.parts]
+            cached = frames[0] if len(frames) == 1 else _stored_order(table, pd.concat(frames))
+            self._remember(key, cached)
+        else:  # served from memory: a size check still notices a file damaged since
+            for part in entry.parts:
+                path = self._data_dir / part.file
+                size = path.stat().st_size  # FileNotFoundError: the caller retries
+                if part.size is not None and size != part.size:
+                    detail = f"expected {part.size} bytes, found {size}"
+                    raise self._damaged(
+                        table, FileProblem(str(path), table, (number,), "size", detail), number
+                    )
         return cached.copy()
 
-    def _remember(self, file: str, frame: pd.DataFrame) -> None:
-        """Cache a table file's frame (files are immutable); keep one per table at most."""
-        self._cache = {file: frame, **self._cache}
+    def _read_locked(self, table: str, entry: TableEntry, number: int) -> pd.DataFrame:
+        """:meth:`_read_entry` under the write lock, where a missing file is damage (no
+        vacuum can run concurrently)."""
+        try:
+            return self._read_entry(table, entry, number)
+        except FileNotFoundError as exc:
+            missing = FileProblem(str(exc), table, (number,), "missing", "the file does not exist")
+            raise self._damaged(table, missing, number) from exc
+
+    def _read_part(self, table: str, part: Part, number: int) -> pd.DataFrame:
+        """One part, after checking its size and SHA-256.
+
+        Raises:
+            FileNotFoundError: the file is missing.
+            StoreCorruptError: its size or hash differs, or it cannot be read.
+        """
+        path = self._data_dir / part.file
+        if not path.exists():
+            raise FileNotFoundError(str(path))
+        problem = self._check_part(part)
+        if problem is not None:
+            raise self._damaged(table, problem, number)
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            bad = FileProblem(str(path), table, (number,), "sha256", f"unreadable: {exc}")
+            raise self._damaged(table, bad, number) from exc
+
+    def _remember(self, key: tuple[str, ...], frame: pd.DataFrame) -> None:
+        """Cache a table by its parts (files are immutable); keep one per table at most."""
+        self._cache = {key: frame, **self._cache}
         for stale in list(self._cache)[len(TABLES) :]:
             del self._cache[stale]
 
     def _table_frame(self, table: str) -> pd.DataFrame:
+        previous: int | None = None
         for _ in range(_READ_RETRIES):
-            entry = self._load_manifest().get(table)
-            if entry is None:
+            current = self._current()
+            entry = current.entries.get(table) if current is not None else None
+            if current is None or entry is None:
                 raise EmptyStoreError(
                     f"table {table!r} has no rows in the store {self.root}; ingest it first "
                     "(`downside ingest DIR` or Store.ingest_files(DIR))"
                 )
+            number = current.version.number
             try:
-                return self._read_file(entry)
-            except FileNotFoundError:
-                log.debug("file %s replaced by a concurrent ingest; re-reading", entry.file)
+                return self._read_entry(table, entry, number)
+            except FileNotFoundError as exc:
+                if previous == number:
+                    missing = FileProblem(str(exc), table, (number,), "missing", "deleted")
+                    raise self._damaged(table, missing, number) from exc
+                previous = number
+                log.debug("a part of %s was vacuumed by a concurrent write; re-reading", table)
         raise StoreError(
-            f"table {table!r} kept changing under concurrent ingests in {self.root}; "
-            f"tried {_READ_RETRIES} manifest snapshots; retry when ingests are done"
+            f"table {table!r} kept changing under concurrent writes in {self.root}; "
+            f"tried {_READ_RETRIES} manifest snapshots; retry when the writes are done"
         )
+
+    def _write_part(self, table: str, frame: pd.DataFrame) -> Part:
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{table}-{uuid.uuid4().hex}.parquet"
+        path = self._data_dir / name
+        with path.open("wb") as fh:
+            frame.to_parquet(fh, index=False, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        data = path.read_bytes()
+        return Part(name, hashlib.sha256(data).hexdigest(), len(data), len(frame))
+
+    def _write_entry(
+        self, table: str, old: TableEntry | None, merge: _Merge, number: int
+    ) -> TableEntry:
+        """Write the changed rows as a new part after the table's parts.
+
+        A table is a base part and up to ``MAX_PARTS - 1`` small parts after it. When a new
+        part would exceed that, the small parts and the new rows are merged into one part
+        after the base (so old versions keep sharing the base file); when those rows
+        outnumber half of the table, the whole table is rewritten as one part.
+        """
+        parts = old.parts if old is not None else ()
+        if not parts or 2 * len(merge.delta) > len(merge.merged):
+            new_parts: tuple[Part, ...] = (self._write_part(table, merge.merged),)
+        elif len(parts) < MAX_PARTS:
+            new_parts = (*parts, self._write_part(table, merge.delta))
+        else:
+            base, *small = parts
+            try:
+                frames = [self._read_part(table, part, number) for part in small]
+            except FileNotFoundError as exc:
+                missing = FileProblem(str(exc), table, (number,), "missing", "deleted")
+                raise self._damaged(table, missing, number) from exc
+            tail = _stored_order(table, pd.concat([*frames, merge.delta], ignore_index=True))
+            if 2 * len(tail) > len(merge.merged):
+                new_parts = (self._write_part(table, merge.merged),)
+            else:
+                new_parts = (base, self._write_part(table, tail))
+        _fsync_dir(self._data_dir)
+        self._remember(tuple(p.file for p in new_parts), merge.merged)
+        return TableEntry.of(new_parts, merge.merged)
 
     # ------------------------------------------------------------------ reading
 
     @property
     def version(self) -> str:
         """A string that changes whenever stored data changes (``empty`` for no data)."""
-        return self._version_of(self._load_manifest())
+        return content_id(self._entries())
 
     @property
     def is_empty(self) -> bool:
         """Whether no table has rows."""
-        return not self._load_manifest()
+        return not self._entries()
 
     def tables(self) -> list[str]:
         """Names of the stored tables, sorted."""
-        return sorted(self._load_manifest())
+        return sorted(self._entries())
 
     def fingerprint(self) -> dict[str, dict[str, int | str]]:
         """Per table: ``rows``, ``first_event_ts``, ``last_event_ts``, ``last_available_ts``
@@ -314,7 +606,7 @@ class Store:
                 "last_event_ts": entry.last_event_ts,
                 "last_available_ts": entry.last_available_ts,
             }
-            for name, entry in sorted(self._load_manifest().items())
+            for name, entry in sorted(self._entries().items())
         }
 
     def read(
@@ -339,6 +631,7 @@ class Store:
         Raises:
             InvalidNameError: ``table`` is not a canonical table.
             EmptyStoreError: the table was never ingested.
+            StoreCorruptError: a data file of the table is missing or damaged.
             StoreQueryError: ``available_by`` is naive, or ``symbols`` was given for a
                 table without a symbol column.
         """
@@ -438,47 +731,59 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def ingest(self, tables: Mapping[str, pd.DataFrame], *, origin: str) -> IngestReport:
-        """Validate and upsert raw tables (keyed by table name), atomically.
+    def ingest(
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        origin: str,
+        allow_null_updates: bool = False,
+    ) -> IngestReport:
+        """Validate and upsert raw tables (keyed by table name), atomically, as one version.
 
         A table with no rows (but the canonical columns) is valid and changes nothing:
-        it is reported with 0 rows read and an ``empty_table`` warning.
+        it is reported with 0 rows read and an ``empty_table`` warning. An ingest that
+        changes nothing writes no version.
 
         Args:
             tables: canonical table name -> frame with ``ts``, keys and value columns.
-            origin: label for problems and the report (``simulated``, ``binance``, ...).
+            origin: label for problems, the report and the history (``simulated``, ...).
+            allow_null_updates: let a missing value (NaN) replace a stored value of the
+                same key and column; refused by default (``null_overwrites_value``).
 
         Returns:
-            Counts per table, versions before and after, warnings and venue spans.
+            Counts per table, versions before and after, the version written, warnings
+            and venue spans.
 
         Raises:
             SchemaError: any table broke a rule (every problem listed); nothing written.
-            StoreLockedError: another ingest held the lock for ``lock_timeout_s``.
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+            StoreCorruptError: a stored file of an ingested table is damaged.
             StoreError: the stored manifest is unreadable, or a publication rule is not
                 monotone.
         """
         items = [(name, f"{origin}:{name}", frame) for name, frame in tables.items()]
-        return self._ingest(items, origin)
+        return self._ingest(items, origin, allow_null_updates)
 
-    def ingest_files(self, directory: Path) -> IngestReport:
+    def ingest_files(self, directory: Path, *, allow_null_updates: bool = False) -> IngestReport:
         """Read ``<table>.parquet|csv`` files from ``directory`` and its subfolders and
-        ingest them in one go.
+        ingest them in one go, as one version.
 
         Files are found as :func:`downside.sources.read_files` finds them: recursively,
         suffixes in any case, each table from exactly one file (the same table in two
-        subfolders is an error, not an order). A file with a header but no rows is valid
-        and changes nothing (see :meth:`ingest`).
+        subfolders, or ``.parquet`` beside ``.Parquet``, is an error, not an order). A
+        file with a header but no rows is valid and changes nothing (see :meth:`ingest`).
 
         Raises:
             SchemaError: unreadable, unknown or repeated table files, files of a table in
                 an unsupported format, or rows breaking a rule (every problem listed);
                 nothing written.
-            StoreLockedError: another ingest held the lock for ``lock_timeout_s``.
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+            StoreCorruptError: a stored file of an ingested table is damaged.
             StoreError: the stored manifest is unreadable.
         """
         files = read_files(Path(directory))
         items = [(raw.table, str(raw.path), raw.frame) for raw in files]
-        return self._ingest(items, str(directory))
+        return self._ingest(items, str(directory), allow_null_updates)
 
     def _prepare(
         self, items: Sequence[tuple[str, str, pd.DataFrame]], origin: str
@@ -490,6 +795,7 @@ class Store:
                 Problem(origin, "no_tables", 0, f"expected at least one of {sorted(TABLES)}")
             )
         seen: dict[str, str] = {}
+        now = self.now()
         for table, source, frame in items:
             if table in seen:
                 problems.append(
@@ -501,7 +807,7 @@ class Store:
                     )
                 )
             seen[table] = source
-            findings = validate(table, frame, source, ohlc_tolerance=self.ohlc_tolerance)
+            findings = validate(table, frame, source, ohlc_tolerance=self.ohlc_tolerance, now=now)
             problems.extend(findings.problems)
             warnings.extend(findings.warnings)
         if problems:
@@ -539,21 +845,32 @@ class Store:
                 "earlier than the event; fix the custom PublicationRules"
             )
 
-    def _lock(self) -> filelock.BaseFileLock:
-        return filelock.FileLock(str(self.root / LOCK_NAME), timeout=self.lock_timeout_s)
+    def _locked(self) -> filelock.BaseFileLock:
+        """The write lock, acquired (the caller releases it).
 
-    def _ingest(self, items: Sequence[tuple[str, str, pd.DataFrame]], origin: str) -> IngestReport:
-        prepared, warnings = self._prepare(items, origin)
-        sources = {table: source for table, source, _ in items}
+        Raises:
+            StoreLockedError: another write held it for ``lock_timeout_s``.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        lock = self._lock()
+        lock = filelock.FileLock(str(self.root / LOCK_NAME), timeout=self.lock_timeout_s)
         started = time.monotonic()
         try:
             lock.acquire()
         except filelock.Timeout as exc:
             raise StoreLockedError(str(lock.lock_file), time.monotonic() - started) from exc
+        return lock
+
+    def _ingest(
+        self,
+        items: Sequence[tuple[str, str, pd.DataFrame]],
+        origin: str,
+        allow_null_updates: bool,
+    ) -> IngestReport:
+        prepared, warnings = self._prepare(items, origin)
+        sources = {table: source for table, source, _ in items}
+        lock = self._locked()
         try:
-            return self._upsert_locked(prepared, sources, warnings, origin)
+            return self._upsert_locked(prepared, sources, warnings, origin, allow_null_updates)
         finally:
             lock.release()
 
@@ -563,41 +880,63 @@ class Store:
         sources: Mapping[str, str],
         warnings: Sequence[Problem],
         origin: str,
+        allow_null_updates: bool,
     ) -> IngestReport:
-        manifest = self._load_manifest()
-        self._collect_garbage(manifest)
-        version_before = self._version_of(manifest)
-        new_manifest = dict(manifest)
-        finals: dict[str, pd.DataFrame] = {}
-        counts: list[TableIngest] = []
+        current = self._current()
+        self._collect_garbage(current)
+        entries = dict(current.entries) if current is not None else {}
+        number = current.version.number if current is not None else 0
+        version_before = content_id(entries)
+        merges: dict[str, _Merge] = {}
+        problems: list[Problem] = []
         for table, new in prepared.items():
-            old = self._read_file(manifest[table]) if table in manifest else None
-            merged, inserted, updated = _upsert(table, old, new)
-            if inserted or updated:
-                new_manifest[table] = self._write_table(table, merged)
-            finals[table] = merged
+            old = self._read_locked(table, entries[table], number) if table in entries else None
+            merge = _merge(table, old, new, sources[table], allow_null_updates)
+            problems.extend(merge.problems)
+            problems.extend(
+                price_problems(
+                    table,
+                    merge.merged,
+                    merge.touched,
+                    sources[table],
+                    jump_limit=self.jump_limit,
+                    venue_limit=self.venue_jump_limit,
+                )
+            )
+            merges[table] = merge
+        if problems:
+            raise SchemaError(problems)
+        changes: dict[str, TableChange] = {}
+        counts: list[TableIngest] = []
+        for table, merge in merges.items():
+            if merge.inserted or merge.updated:
+                entries[table] = self._write_entry(table, entries.get(table), merge, number)
+                changes[table] = TableChange(inserted=merge.inserted, updated=merge.updated)
+            rows_read = len(prepared[table])
             counts.append(
                 TableIngest(
                     table=table,
                     source=sources[table],
-                    rows_read=len(new),
-                    inserted=inserted,
-                    updated=updated,
-                    unchanged=len(new) - inserted - updated,
-                    total_rows=len(merged),
+                    rows_read=rows_read,
+                    inserted=merge.inserted,
+                    updated=merge.updated,
+                    unchanged=rows_read - merge.inserted - merge.updated,
+                    total_rows=len(merge.merged),
                 )
             )
-        if new_manifest != manifest:
-            self._write_manifest(new_manifest)
-        version_after = self._version_of(new_manifest)
+        version = None
+        if changes:
+            version = self._commit(current, entries, "ingest", origin, changes)
+        version_after = content_id(entries)
         log.info("ingest %s: version %s -> %s", origin, version_before, version_after)
         venue_spans: dict[str, pd.DataFrame] = {}
         for freq, table in _PRICE_TABLES.items():
             venues = self.daily_venues if freq == "1d" else self.hourly_venues
-            if table in finals:
-                venue_spans[freq] = spans(stitch(finals[table], venues))
-            elif table in new_manifest:
-                venue_spans[freq] = spans(stitch(self._read_file(new_manifest[table]), venues))
+            if table in merges:
+                venue_spans[freq] = spans(stitch(merges[table].merged, venues))
+            elif table in entries:
+                frame = self._read_locked(table, entries[table], number)
+                venue_spans[freq] = spans(stitch(frame, venues))
         return IngestReport(
             origin=origin,
             tables=tuple(counts),
@@ -605,43 +944,314 @@ class Store:
             version_after=version_after,
             warnings=tuple(warnings),
             venue_spans=venue_spans,
+            version=version,
         )
 
-    def _write_table(self, table: str, frame: pd.DataFrame) -> _Entry:
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{table}-{uuid.uuid4().hex}.parquet"
-        path = self._data_dir / name
-        with path.open("wb") as fh:
-            frame.to_parquet(fh, index=False, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_dir(self._data_dir)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        self._remember(name, frame)
-        return _Entry.of(name, digest, frame)
+    # ------------------------------------------------------------------ versions
 
+    def history(self) -> list[StoreVersion]:
+        """Every kept version, newest (the current one) first.
 
-def _upsert(
-    table: str, old: pd.DataFrame | None, new: pd.DataFrame
-) -> tuple[pd.DataFrame, int, int]:
-    """Merge ``new`` into ``old`` on (event_ts, keys); returns (merged, inserted, updated)."""
-    keys = list(TABLES[table].keys)
-    key_cols = ["event_ts", *keys]
-    if old is None or old.empty:
-        return new, len(new), 0
-    values = [c for c in new.columns if c not in key_cols]
-    both = new.merge(old, on=key_cols, how="left", suffixes=("", "__old"), indicator=True)
-    is_new = (both["_merge"] == "left_only").to_numpy(dtype=bool)
-    same = np.ones(len(both), dtype=bool)
-    for column in values:
-        same &= _same(both[column], both[f"{column}__old"])
-    changed = ~is_new & ~same
-    inserted, updated = int(is_new.sum()), int(changed.sum())
-    if not inserted and not updated:
-        return old, 0, 0
-    merged = pd.concat([old, new.loc[is_new | changed]], ignore_index=True)
-    merged = merged.drop_duplicates(subset=key_cols, keep="last")
-    merged = merged.sort_values([*keys, "event_ts"], kind="stable", ignore_index=True)
-    merged["event_ts"] = merged["event_ts"].astype(TS_DTYPE)
-    merged["available_ts"] = merged["available_ts"].astype(TS_DTYPE)
-    return merged, inserted, updated
+        Raises:
+            StoreError: a record is unreadable.
+        """
+        return [s.version for s in reversed(self._snapshots(self._current()))]
+
+    def _snapshot(self, number: int, current: Snapshot) -> Snapshot:
+        if number == current.version.number:
+            return current
+        snapshot = None
+        if 0 < number < current.version.number:
+            snapshot = self._parse(self._record_path(number))
+        if snapshot is None:
+            known = [s.version.number for s in self._snapshots(current)]
+            raise UnknownVersionError(number, known)
+        return snapshot
+
+    def rollback(self, version: int, *, reason: str | None = None) -> StoreVersion:
+        """Make the data of an earlier version current again, byte for byte.
+
+        The restored version's files are checked (size and SHA-256) first; the rollback
+        then writes a new version pointing at exactly those files, so history keeps
+        every version and a rollback can itself be rolled back. Rolling back to the
+        current content writes nothing and returns the current version.
+
+        Args:
+            version: the number of a kept version (see :meth:`history`).
+            reason: why, kept in the history.
+
+        Returns:
+            The version written (or the current one).
+
+        Raises:
+            UnknownVersionError: no kept version has that number.
+            StoreCorruptError: a file of that version is missing or damaged.
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+        """
+        lock = self._locked()
+        try:
+            current = self._current()
+            if current is None:
+                raise UnknownVersionError(int(version), [])
+            target = self._snapshot(int(version), current)
+            if target.version.content == current.version.content:
+                return current.version
+            report = self._verify_snapshots([target])
+            if not report.ok:
+                first = report.problems[0]
+                raise StoreCorruptError(
+                    f"cannot roll back to version {version}: {len(report.problems)} of its "
+                    f"files are damaged, e.g. {first.render()}; intact kept versions: "
+                    f"{list(self._verify_snapshots(self._snapshots(current)).intact)}; pick "
+                    "one of them",
+                    files=[p.path for p in report.problems],
+                )
+            changes = {
+                table: self._difference(table, current, target)
+                for table in sorted(set(current.entries) | set(target.entries))
+                if current.entries.get(table) != target.entries.get(table)
+            }
+            return self._commit(
+                current,
+                target.entries,
+                "rollback",
+                f"rollback to version {target.version.number}",
+                changes,
+                reason=reason,
+                restored_from=target.version.number,
+            )
+        finally:
+            lock.release()
+
+    def _difference(self, table: str, current: Snapshot, target: Snapshot) -> TableChange:
+        """Rows a rollback from ``current`` to ``target`` inserts, changes and deletes in
+        ``table`` (net row counts when the current files cannot be read)."""
+        before, after = current.entries.get(table), target.entries.get(table)
+        if before is None or after is None:
+            return TableChange(
+                inserted=after.rows if after is not None else 0,
+                deleted=before.rows if before is not None else 0,
+            )
+        try:
+            old = self._read_entry(table, before, current.version.number)
+        except (FileNotFoundError, StoreCorruptError):
+            return TableChange(
+                inserted=max(0, after.rows - before.rows), deleted=max(0, before.rows - after.rows)
+            )
+        new = self._read_locked(table, after, target.version.number)
+        merge = _merge(table, old, new, table, allow_null_updates=True)
+        return TableChange(
+            inserted=merge.inserted,
+            updated=merge.updated,
+            deleted=len(old) - (len(new) - merge.inserted),
+        )
+
+    def delete(
+        self,
+        table: str,
+        *,
+        symbol: str | None = None,
+        venue: str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        reason: str,
+    ) -> StoreVersion:
+        """Remove rows, with a recorded reason, as a new version.
+
+        Rows are selected by every filter given; with none, the whole table is dropped
+        (without reading it, so a table whose files are damaged can be dropped and
+        ingested again).
+
+        Args:
+            table: canonical table name.
+            symbol: the entity: ``symbol`` (``asset`` for ETF flows, ``series`` for
+                macro rates, ``stablecoin`` for stablecoin supply).
+            venue: the venue, for tables keyed by venue.
+            start: first event time removed (tz-aware, inclusive).
+            end: event times before this are removed (tz-aware, exclusive).
+            reason: why, kept in the history; required.
+
+        Returns:
+            The version written.
+
+        Raises:
+            InvalidNameError: ``table`` is not a canonical table.
+            StoreQueryError: an empty reason, naive or inverted times, a filter the table
+                has no column for, or no row matches.
+            EmptyStoreError: the table is not stored.
+            StoreCorruptError: a file of the table is damaged (and filters were given).
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+        """
+        spec = TABLES.get(table)
+        if spec is None:
+            raise InvalidNameError("table", table, f"one of {sorted(TABLES)}")
+        entity = next((c for c in _ENTITY_COLUMNS if c in spec.keys), None)
+        problems = []
+        if not reason or not reason.strip():
+            problems.append("a reason is required (it is kept in the history)")
+        if symbol is not None and entity is None:
+            problems.append(f"table {table!r} has keys {list(spec.keys)}: no symbol to match")
+        if venue is not None and "venue" not in spec.keys:
+            problems.append(f"table {table!r} has keys {list(spec.keys)}: no venue to match")
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and pd.Timestamp(value).tzinfo is None:
+                problems.append(f"{name} must be timezone-aware UTC, received naive {value}")
+        if not problems and start is not None and end is not None and start >= end:
+            problems.append(f"start {start} must be before end {end}")
+        if problems:
+            raise StoreQueryError(f"invalid delete from {table!r}: " + "; ".join(problems))
+        lock = self._locked()
+        try:
+            current = self._current()
+            entry = current.entries.get(table) if current is not None else None
+            if current is None or entry is None:
+                raise EmptyStoreError(f"table {table!r} has no rows in the store {self.root}")
+            entries = dict(current.entries)
+            if symbol is None and venue is None and start is None and end is None:
+                del entries[table]
+                removed = entry.rows
+            else:
+                frame = self._read_locked(table, entry, current.version.number)
+                mask = np.ones(len(frame), dtype=bool)
+                if symbol is not None and entity is not None:
+                    mask &= (frame[entity] == symbol).to_numpy()
+                if venue is not None:
+                    mask &= (frame["venue"] == venue).to_numpy()
+                if start is not None:
+                    mask &= (frame["event_ts"] >= pd.Timestamp(start)).to_numpy()
+                if end is not None:
+                    mask &= (frame["event_ts"] < pd.Timestamp(end)).to_numpy()
+                removed = int(mask.sum())
+                if not removed:
+                    raise StoreQueryError(
+                        f"no rows of {table!r} match symbol={symbol}, venue={venue}, "
+                        f"start={start}, end={end}; nothing was deleted; check the filters "
+                        f"against Store.read({table!r})"
+                    )
+                kept = frame.loc[~mask].reset_index(drop=True)
+                if kept.empty:
+                    del entries[table]
+                else:
+                    part = self._write_part(table, kept)
+                    _fsync_dir(self._data_dir)
+                    self._remember((part.file,), kept)
+                    entries[table] = TableEntry.of((part,), kept)
+            span = ""
+            if start is not None or end is not None:
+                first = "" if start is None else pd.Timestamp(start).isoformat()
+                last = "" if end is None else pd.Timestamp(end).isoformat()
+                span = f"{first}..{last}"
+            filters = " ".join(str(v) for v in (symbol, venue, span) if v)
+            return self._commit(
+                current,
+                entries,
+                "delete",
+                f"delete {table}" + (f" {filters}" if filters else " (whole table)"),
+                {table: TableChange(deleted=removed)},
+                reason=reason.strip(),
+            )
+        finally:
+            lock.release()
+
+    def _verify_snapshots(self, snapshots: Sequence[Snapshot]) -> VerifyReport:
+        users: dict[tuple[str, str], list[int]] = {}
+        parts: dict[str, tuple[str, Part]] = {}
+        for snapshot in snapshots:
+            for table, entry in snapshot.entries.items():
+                for part in entry.parts:
+                    users.setdefault((table, part.file), []).append(snapshot.version.number)
+                    parts[part.file] = (table, part)
+        problems = []
+        hashed = 0
+        bad_files = set()
+        for file, (table, part) in sorted(parts.items()):
+            problem = self._check_part(part)
+            if problem is None:
+                hashed += part.size or (self._data_dir / file).stat().st_size
+                continue
+            bad_files.add(file)
+            problems.append(
+                FileProblem(
+                    problem.path,
+                    table,
+                    tuple(users[(table, file)]),
+                    problem.kind,
+                    problem.detail,
+                )
+            )
+        intact = tuple(
+            s.version.number
+            for s in reversed(snapshots)
+            if not any(p.file in bad_files for e in s.entries.values() for p in e.parts)
+        )
+        return VerifyReport(
+            versions=tuple(s.version.number for s in snapshots),
+            files=len(parts),
+            bytes=hashed,
+            problems=tuple(problems),
+            intact=intact,
+        )
+
+    def verify(self, *, all_versions: bool = True) -> VerifyReport:
+        """Check the data files against the sizes and SHA-256 digests the versions recorded.
+
+        Args:
+            all_versions: check the files of every kept version (what a rollback can
+                reach); ``False`` checks the current version only.
+
+        Returns:
+            The files checked, the damaged ones (missing, truncated, overwritten) with the
+            versions using them, and the versions whose files are all intact.
+
+        Raises:
+            StoreError: a record is unreadable.
+        """
+        current = self._current()
+        snapshots = self._snapshots(current) if all_versions else [current] if current else []
+        return self._verify_snapshots(snapshots)
+
+    def vacuum(self, *, keep: int) -> VacuumReport:
+        """Remove all but the ``keep`` newest versions and the files only they used.
+
+        Args:
+            keep: versions to keep, the current one included (>= 1).
+
+        Returns:
+            The versions kept and removed, files deleted and bytes freed.
+
+        Raises:
+            StoreQueryError: ``keep`` is below 1.
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+        """
+        if int(keep) < 1:
+            raise StoreQueryError(
+                f"keep must be >= 1 (the current version is always kept), received {keep}"
+            )
+        lock = self._locked()
+        try:
+            current = self._current()
+            self._collect_garbage(current)
+            snapshots = self._snapshots(current)
+            kept, dropped = snapshots[-int(keep) :], snapshots[: -int(keep)]
+            used = {p.file for s in kept for e in s.entries.values() for p in e.parts}
+            files, freed = 0, 0
+            for snapshot in dropped:
+                for entry in snapshot.entries.values():
+                    for part in entry.parts:
+                        path = self._data_dir / part.file
+                        if part.file not in used and path.exists():
+                            freed += path.stat().st_size
+                            files += 1
+                            path.unlink()
+                            used.add(part.file)  # counted once
+                self._record_path(snapshot.version.number).unlink(missing_ok=True)
+            if dropped:
+                _fsync_dir(self._versions_dir)
+            return VacuumReport(
+                kept=tuple(s.version.number for s in reversed(kept)),
+                removed=tuple(s.version.number for s in dropped),
+                files=files,
+                bytes=freed,
+            )
+        finally:
+            lock.release()

@@ -19,12 +19,19 @@ between a page's ingest and its checkpoint, that one page is fetched again and i
 ingest changes nothing (the store's upsert is idempotent). A series is removed from the
 checkpoint when it completes; the file is removed when no series is left.
 
+A host that cannot be reached (no network, a name that does not resolve) fails its
+first series at once, without retries (see :class:`~downside.sources.live.HttpClient`);
+the remaining series on that host are ``skipped`` without a request, so an offline
+update ends in seconds with one error per unreachable host. Failures are returned in the
+report and logged at INFO only: the caller decides what to print.
+
 Only one update runs at a time per store (``.update.lock``). The checkpoint holds series
 names and times only, never API keys.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,21 +40,30 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import filelock
 import pandas as pd
 
-from downside.errors import EmptyStoreError, SchemaError, SourceError, StoreError, StoreLockedError
-from downside.sources.live import Connector, Series
+from downside.errors import (
+    EmptyStoreError,
+    SchemaError,
+    SourceError,
+    SourceUnreachableError,
+    StoreError,
+    StoreLockedError,
+)
 from downside.store._store import Store
+
+if TYPE_CHECKING:  # the connectors import httpx; reading the store must not
+    from downside.sources.live import Connector, Series
 
 log = logging.getLogger("downside.store.update")
 
 CHECKPOINT_NAME = "update-checkpoint.json"
 UPDATE_LOCK_NAME = ".update.lock"
 CHECKPOINT_FORMAT = 1
-Status = Literal["updated", "up_to_date", "failed"]
+Status = Literal["updated", "up_to_date", "failed", "skipped"]
 UPDATE_COLUMNS = (
     "series",
     "table",
@@ -76,7 +92,8 @@ class SeriesUpdate:
         series: ``connector/name``.
         table: the canonical table written.
         status: ``updated`` (ran to the end, possibly with no new rows), ``up_to_date``
-            (nothing to ask for) or ``failed`` (stopped; the checkpoint keeps its place).
+            (nothing to ask for), ``failed`` (stopped; the checkpoint keeps its place) or
+            ``skipped`` (its host was found unreachable earlier in the run; not requested).
         start, end: the requested event-time range ``[start, end)``.
         pages: pages ingested by this run.
         rows_read: rows in those pages.
@@ -109,7 +126,8 @@ class UpdateReport:
     Attributes:
         series: one entry per series, in fetch order.
         version_before, version_after: store versions around the run.
-        errors: series id -> error message of the series that failed.
+        errors: series id -> error message of the series that failed; one entry per
+            unreachable host (the series of that host after it are ``skipped``).
     """
 
     series: tuple[SeriesUpdate, ...]
@@ -120,7 +138,7 @@ class UpdateReport:
     @property
     def ok(self) -> bool:
         """Whether every series ran to the end."""
-        return not self.errors
+        return not self.errors and all(s.status != "skipped" for s in self.series)
 
     @property
     def pages(self) -> int:
@@ -277,12 +295,24 @@ def update(
         version_before = store.version
         results: list[SeriesUpdate] = []
         errors: dict[str, str] = {}
+        down: set[str] = set()
         for connector in connectors:
             try:
                 for series in connector.series(symbols):
                     result, error = _update_series(
                         store, connector, series, checkpoint, start_override, end_default, say
                     )
+                    if isinstance(error, SourceUnreachableError):
+                        host = error.host or connector.name
+                        if host in down:
+                            result = dataclasses.replace(
+                                result,
+                                status="skipped",
+                                notes=(f"skipped: {host} was unreachable earlier in this run",),
+                            )
+                            results.append(result)
+                            continue
+                        down.add(host)
                     results.append(result)
                     if error is not None:
                         errors[series.id] = str(error)
@@ -370,7 +400,7 @@ def _update_series(
             checkpoint.save()
             say(f"{series.id}: page {page.cursor:%Y-%m-%d %H:%M}, {page.rows} row(s)")
     except (SourceError, SchemaError) as exc:
-        log.warning("%s failed: %s", series.id, exc)
+        log.info("%s failed: %s", series.id, exc)
         return SeriesUpdate(
             series.id,
             series.table,

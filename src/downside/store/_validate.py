@@ -9,7 +9,7 @@ objects and never raises, so the store can report all problems of all tables at 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -24,8 +24,33 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 table names."""
 
 NAME_COLUMNS = frozenset({"symbol", "venue", "series", "ticker", "asset", "stablecoin", "index"})
+SYMBOL_COLUMNS = ("symbol", "asset", "stablecoin", "ticker")
+"""Key columns naming assets; their values must be upper case (``BTC``), never normalised
+silently: ``btc`` would be stored as a second symbol that no query finds."""
 TS_DTYPE: Final = "datetime64[us, UTC]"
 DEFAULT_OHLC_TOLERANCE = 0.005
+TS_FLOOR: Final = pd.Timestamp("2009-01-03", tz="UTC")
+"""The first Bitcoin block: no crypto table has an earlier event time."""
+TS_FLOORS: Final[Mapping[str, pd.Timestamp]] = {
+    "macro_rates_daily": pd.Timestamp("1900-01-01", tz="UTC"),
+}
+"""Per-table exceptions to :data:`TS_FLOOR` (FRED rates reach back to 1954)."""
+MAX_MAGNITUDE: Final = 1e15
+"""Largest absolute value of any numeric column (volumes in base units of cheap coins
+reach 1e10; USD amounts 1e12)."""
+PLAUSIBLE_BOUNDS: Final[Mapping[str, tuple[float, float]]] = {
+    "funding_rate": (-1.0, 1.0),
+    "funding_rate_8h_equiv": (-1.0, 1.0),
+    "funding_interval_h": (1.0, 24.0),
+    "coinbase_premium_index_pct": (-100.0, 100.0),
+}
+"""Store-side plausibility bounds by column, inclusive, beside the schema's own
+:attr:`~downside.sources.TableSpec.bounds` (which win where both name a column)."""
+BAR_LENGTHS: Final[Mapping[str, pd.Timedelta]] = {
+    "1h": pd.Timedelta(hours=1),
+    "8h": pd.Timedelta(hours=8),
+    "1d": pd.Timedelta(days=1),
+}
 _NAME_RE = re.compile(NAME_PATTERN)
 _MAX_EXAMPLES = 3
 
@@ -140,16 +165,21 @@ def validate(
     source: str,
     *,
     ohlc_tolerance: float = DEFAULT_OHLC_TOLERANCE,
+    now: pd.Timestamp | None = None,
 ) -> Findings:
     """Check ``frame`` against the canonical schema of ``table``; never raises.
 
     Rules: ``unknown_table``, ``missing_columns``, ``unknown_columns``, ``naive_timestamps``,
     ``ts_not_datetime``, ``non_numeric_column``, ``non_integer_values``,
-    ``non_string_column``, ``null_values``, ``invalid_names``, ``duplicate_keys``,
-    ``misaligned_ts``, ``non_finite_values`` (``inf`` in a float column),
-    ``out_of_range`` (outside :attr:`~downside.sources.TableSpec.bounds`),
-    ``non_positive_prices``, ``negative_values``, ``high_below_low``,
-    ``open_close_outside_range``. Open or close outside ``[low, high]`` by at most
+    ``non_string_column``, ``null_values``, ``invalid_names``, ``non_canonical_symbols``
+    (a value of :data:`SYMBOL_COLUMNS` that is not upper case), ``duplicate_keys``,
+    ``misaligned_ts``, ``ts_out_of_range`` (before :data:`TS_FLOOR`, or later than
+    ``now`` plus one bar), ``non_finite_values`` (``inf`` in a numeric column),
+    ``out_of_range`` (outside :attr:`~downside.sources.TableSpec.bounds`,
+    :data:`PLAUSIBLE_BOUNDS` or +-:data:`MAX_MAGNITUDE`), ``non_positive_prices``,
+    ``negative_values``, ``high_below_low``, ``open_close_outside_range``. Rules that
+    need the stored rows (price jumps, venue mismatches, missing values replacing stored
+    ones) are checked by the store under its lock. Open or close outside ``[low, high]`` by at most
     ``ohlc_tolerance`` (relative) is a warning, ``open_close_within_tolerance``, not a
     problem: aggregate venues (CryptoQuant) carry such rows and they are kept. A table
     with the canonical columns and no rows is valid (it changes nothing) and gets the
@@ -160,6 +190,7 @@ def validate(
         frame: the raw table with a ``ts`` column.
         source: file or label named in each problem.
         ohlc_tolerance: relative slack for open/close outside the high-low range.
+        now: the wall clock for ``ts_out_of_range`` (default: the current time).
 
     Returns:
         The problems and warnings found.
@@ -268,6 +299,11 @@ def validate(
                         tuple(repr(v) for v in bad.head(_MAX_EXAMPLES)),
                     )
                 )
+    for column in spec.keys:
+        if column in SYMBOL_COLUMNS and column in usable:
+            problem = _symbol_problem(frame, column, key_cols, source)
+            if problem is not None:
+                add(problem)
     if all(c in usable for c in key_cols):
         dupes = frame.duplicated(subset=key_cols, keep=False)
         if dupes.any():
@@ -297,18 +333,69 @@ def validate(
                     tuple(_render_rows(frame, off, key_cols)),
                 )
             )
+    if "ts" in usable:
+        problem = _ts_range_problem(spec, frame, source, now)
+        if problem is not None:
+            add(problem)
     _check_ranges(spec, frame, usable, source, ohlc_tolerance, found)
     return found
+
+
+def _symbol_problem(
+    frame: pd.DataFrame, column: str, key_cols: list[str], source: str
+) -> Problem | None:
+    distinct = pd.Series(frame[column].dropna().unique())
+    is_text = distinct.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    text = distinct[is_text].astype("str")
+    named = text.map(lambda v: bool(_NAME_RE.fullmatch(v))).to_numpy(dtype=bool)
+    text = text[named]  # other values break invalid_names already
+    wrong = sorted(text[(text.str.upper() != text).to_numpy(dtype=bool)])
+    if not wrong:
+        return None
+    bad = frame[column].isin(wrong)
+    return Problem(
+        source,
+        "non_canonical_symbols",
+        int(bad.sum()),
+        f"column {column!r} must hold upper-case codes (BTC, not 'btc'), received "
+        f"{len(wrong)} other value(s) {wrong[:_MAX_EXAMPLES]}; they would be stored "
+        f"as other {column}s that no query finds: upper-case them "
+        f"(frame[{column!r}].str.upper())",
+        tuple(_render_rows(frame, bad, key_cols, numbered=True)),
+    )
+
+
+def _ts_range_problem(
+    spec: TableSpec, frame: pd.DataFrame, source: str, now: pd.Timestamp | None
+) -> Problem | None:
+    ts = frame["ts"].dt.tz_convert("UTC")
+    floor = TS_FLOORS.get(spec.name, TS_FLOOR)
+    clock = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
+    ceiling = clock + BAR_LENGTHS.get(spec.freq, pd.Timedelta(days=1))
+    outside = ts.notna() & ((ts < floor) | (ts > ceiling))
+    if not outside.any():
+        return None
+    return Problem(
+        source,
+        "ts_out_of_range",
+        int(outside.sum()),
+        f"column 'ts' must lie between {floor:%Y-%m-%d} and now plus one bar "
+        f"({ceiling:%Y-%m-%d %H:%M} UTC), received {int(outside.sum())} row(s) outside "
+        "(row 1 = first data row); check the source's epoch, unit (seconds or "
+        "milliseconds) and year",
+        tuple(_render_rows(frame, outside, list(spec.key_columns), numbered=True)),
+    )
 
 
 def _check_values(
     spec: TableSpec, frame: pd.DataFrame, usable: set[str], source: str
 ) -> list[Problem]:
-    """``non_finite_values`` of every float column and ``out_of_range`` of bounded ones."""
+    """``non_finite_values`` of every numeric column and ``out_of_range`` against the
+    schema's bounds, :data:`PLAUSIBLE_BOUNDS` and :data:`MAX_MAGNITUDE`."""
     key_cols = list(spec.key_columns)
     problems = []
     for column, kind in spec.columns.items():
-        if kind != "float" or column not in usable:
+        if kind not in ("float", "int") or column not in usable:
             continue
         values = pd.Series(
             frame[column].to_numpy(dtype="float64", na_value=np.nan), index=frame.index
@@ -325,22 +412,24 @@ def _check_values(
                     tuple(_render_rows(frame, infinite, [*key_cols, column], numbered=True)),
                 )
             )
-        if column in spec.bounds:
-            low, high = spec.bounds[column]
-            outside = ~infinite & values.notna() & ((values < low) | (values > high))
-            if outside.any():
-                problems.append(
-                    Problem(
-                        source,
-                        "out_of_range",
-                        int(outside.sum()),
-                        f"column {column!r} must lie within [{low:g}, {high:g}] where present, "
-                        f"received {int(outside.sum())} row(s) outside (row 1 = first data "
-                        "row); fix the values, or check the units (a fraction where percent "
-                        "is expected)",
-                        tuple(_render_rows(frame, outside, [*key_cols, column], numbered=True)),
-                    )
+        low, high = spec.bounds.get(
+            column, PLAUSIBLE_BOUNDS.get(column, (-MAX_MAGNITUDE, MAX_MAGNITUDE))
+        )
+        low, high = max(low, -MAX_MAGNITUDE), min(high, MAX_MAGNITUDE)
+        outside = ~infinite & values.notna() & ((values < low) | (values > high))
+        if outside.any():
+            problems.append(
+                Problem(
+                    source,
+                    "out_of_range",
+                    int(outside.sum()),
+                    f"column {column!r} must lie within [{low:g}, {high:g}] where present, "
+                    f"received {int(outside.sum())} row(s) outside (row 1 = first data "
+                    "row); fix the values, or check the units (a fraction where percent "
+                    "is expected)",
+                    tuple(_render_rows(frame, outside, [*key_cols, column], numbered=True)),
                 )
+            )
     return problems
 
 

@@ -2,8 +2,10 @@
 
 :mod:`downside.testing.connectors` holds the contract suite every live connector of
 :mod:`downside.sources.live` passes: a third party writing a connector runs the same
-suite on theirs. It needs pytest (a dev dependency of downside, not a runtime one):
-``pip install pytest``. pytest is imported only when the suite runs under it.
+suite on theirs. :mod:`downside.testing.store` holds the one every point-in-time store
+passes (idempotence, as-of reads, stitching, versions, verify and rollback). They need
+pytest (a dev dependency of downside, not a runtime one): ``pip install pytest``. pytest
+is imported only when a suite runs under it.
 """
 
 from downside.testing.connectors import (
@@ -15,6 +17,7 @@ from downside.testing.connectors import (
     ConnectorContract,
     LocalServer,
 )
+from downside.testing.store import StoreContract, StoreLike
 
 __all__ = [
     "CONTRACT_NOW",
@@ -24,4 +27,6 @@ __all__ = [
     "ConnectorCase",
     "ConnectorContract",
     "LocalServer",
+    "StoreContract",
+    "StoreLike",
 ]

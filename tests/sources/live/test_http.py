@@ -1,5 +1,6 @@
-"""HttpClient: Retry-After, Binance weight pauses, backoff, redaction; plus connector edge
-cases (archive fallback and checksum, Farside drift, CoinGlass key, the connector table)."""
+"""HttpClient: Retry-After, Binance weight pauses, backoff, redaction, unreachable hosts
+failing fast; plus connector edge cases (archive fallback and checksum, Farside drift,
+CoinGlass key, the connector table)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 import respx
 
 from downside.config import Secret, Settings
-from downside.errors import ConfigError, PayloadError, RateLimitedError, RequestRejectedError
+from downside.errors import (
+    ConfigError,
+    PayloadError,
+    RateLimitedError,
+    RequestRejectedError,
+    SourceUnreachableError,
+)
 from downside.sources.live import (
     CONNECTORS,
     SOURCE_NAMES,
@@ -253,3 +260,80 @@ def test_long_short_ratios_have_their_own_frame(server: Any, options: HttpOption
     taker = connector.fetch_ratios("BTC", "taker_volume", start, end)
     assert (taker["ratio"] - taker["long_share"] / taker["short_share"]).abs().max() < 1e-3
     connector.close()
+
+
+# ------------------------------------------------------------------ offline: fail fast
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_refused_connection_fails_at_once_without_retries() -> None:
+    sleeps: list[float] = []
+    options = HttpOptions(retry=RetryPolicy(max_attempts=5), sleep=sleeps.append, now=lambda: NOW)
+    url = f"http://127.0.0.1:{_closed_port()}"
+    client = HttpClient("test", url, options)
+    with pytest.raises(SourceUnreachableError, match=r"connection failed: cannot connect") as one:
+        client.get("/x")
+    assert (client.requests, sleeps) == (1, [])
+    assert one.value.attempts == 1
+    assert one.value.host == url.removeprefix("http://")
+    assert isinstance(one.value, ConnectionError)
+    other = HttpClient("other", url, options)  # same options: same run
+    with pytest.raises(SourceUnreachableError, match="earlier in this run") as two:
+        other.get("/y")
+    assert other.requests == 0
+    assert two.value.attempts == 0
+    assert url.removeprefix("http://") in options.unreachable
+    fresh = HttpClient("fresh", url, HttpOptions(sleep=sleeps.append))
+    with pytest.raises(SourceUnreachableError):
+        fresh.get("/y")
+    assert fresh.requests == 1  # new options: the host is tried again
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        httpx.ConnectTimeout("timed out while connecting"),
+    ],
+)
+def test_name_resolution_and_connect_timeouts_count_as_unreachable(failure: Exception) -> None:
+    sleeps: list[float] = []
+    client = _client(sleeps)
+    with respx.mock as mock:
+        route = mock.get("https://api.example.test/x").mock(side_effect=failure)
+        with pytest.raises(SourceUnreachableError, match=type(failure).__name__):
+            client.get("/x")
+        with pytest.raises(SourceUnreachableError, match="earlier in this run"):
+            client.get("/other")
+    assert route.call_count == 1
+    assert sleeps == []
+
+
+def test_a_broken_connection_is_still_retried() -> None:
+    sleeps: list[float] = []
+    client = _client(sleeps)
+    with respx.mock as mock:
+        mock.get("https://api.example.test/x").mock(
+            side_effect=[httpx.ReadError("connection reset by peer"), httpx.Response(200)]
+        )
+        response = client.get("/x")
+    assert response is not None
+    assert response.status_code == 200
+    assert sleeps == [2.0]
+    assert len(client.options.unreachable) == 0
+
+
+def test_the_connect_timeout_is_capped() -> None:
+    options = HttpOptions(timeout_s=30.0, connect_timeout_s=4.0)
+    client = HttpClient("test", "https://api.example.test", options)
+    assert client._client.timeout.connect == 4.0
+    assert client._client.timeout.read == 30.0
+    client.close()

@@ -6,7 +6,13 @@
 - HTTP 429 and 418 (Binance's ban warning) wait for ``Retry-After`` (seconds or an HTTP
   date) or, without one, for an exponential backoff, then retry; a requested wait longer
   than ``RetryPolicy.max_retry_after_s`` fails at once with :class:`RateLimitedError`;
-- HTTP 5xx, timeouts and connection errors retry with exponential backoff and jitter;
+- HTTP 5xx, read timeouts and broken connections retry with exponential backoff and
+  jitter;
+- a host that cannot be reached (its name does not resolve, the connection is refused or
+  not established within ``HttpOptions.connect_timeout_s``) fails at once with
+  :class:`SourceUnreachableError`, without retries, and is recorded in
+  ``HttpOptions.unreachable``: every client sharing those options (one update run) then
+  fails at once for that host, so an offline run ends in seconds, not minutes;
 - other 4xx fail at once with :class:`RequestRejectedError`, quoting the source's own
   error message (Binance ``{"code", "msg"}``, FRED ``{"error_code", "error_message"}``);
 - a used-weight header (Binance ``X-MBX-USED-WEIGHT-1M``) at or above
@@ -22,6 +28,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +43,7 @@ from downside.errors import (
     RequestRejectedError,
     SourceError,
     SourceTimeoutError,
+    SourceUnreachableError,
 )
 
 log = logging.getLogger("downside.sources.live")
@@ -74,12 +82,45 @@ class RetryPolicy:
         return float(base * (1.0 + self.jitter * rng.random()))
 
 
+class UnreachableHosts:
+    """Hosts found unreachable in one run, shared by the clients of one :class:`HttpOptions`.
+
+    Thread-safe. A host stays recorded for the life of the options object (one update
+    run); build new options to try it again.
+    """
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, host: str, why: str) -> None:
+        """Record ``host`` as unreachable, with the first reason seen."""
+        with self._lock:
+            self._hosts.setdefault(host, why)
+
+    def why(self, host: str) -> str | None:
+        """Why ``host`` was found unreachable, or ``None`` if it was not."""
+        with self._lock:
+            return self._hosts.get(host)
+
+    def __contains__(self, host: object) -> bool:
+        with self._lock:
+            return host in self._hosts
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hosts)
+
+
 @dataclass(frozen=True, kw_only=True)
 class HttpOptions:
     """Transport settings shared by the connectors.
 
     Attributes:
-        timeout_s: connect/read/write timeout of one request.
+        timeout_s: read/write timeout of one request (and the connect timeout when it
+            is shorter than ``connect_timeout_s``).
+        connect_timeout_s: longest wait for a connection to a host; a host that does not
+            answer within it counts as unreachable.
         retry: the retry policy.
         sleep: called with seconds to wait (``time.sleep``; tests pass a recorder).
         now: the wall clock as a tz-aware UTC timestamp (drops bars still forming,
@@ -87,15 +128,19 @@ class HttpOptions:
         transport: an ``httpx`` transport to use instead of the network (tests).
         user_agent: sent with every request.
         seed: seed of the backoff jitter.
+        unreachable: hosts found unreachable so far, shared by every client built with
+            these options (and with copies made by :func:`dataclasses.replace`).
     """
 
     timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], pd.Timestamp] = _utcnow
     transport: httpx.BaseTransport | None = None
     user_agent: str = "downside (+https://github.com/downside)"
     seed: int = 0
+    unreachable: UnreachableHosts = field(default_factory=UnreachableHosts, compare=False)
 
 
 class _RedactSecrets(logging.Filter):
@@ -201,7 +246,9 @@ class HttpClient:
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"User-Agent": options.user_agent, **(headers or {})},
-            timeout=options.timeout_s,
+            timeout=httpx.Timeout(
+                options.timeout_s, connect=min(options.timeout_s, options.connect_timeout_s)
+            ),
             transport=options.transport,
             follow_redirects=True,
         )
@@ -216,6 +263,17 @@ class HttpClient:
 
     def _fail(self, exc_type: type[SourceError], message: str, **fields: Any) -> SourceError:
         return exc_type(redact(message, self.secrets), source=self.source, **fields)
+
+    def _unreachable(self, url: str, host: str, why: str, attempts: int) -> SourceError:
+        return self._fail(
+            SourceUnreachableError,
+            f"{self.source}: GET {url} connection failed: {why}; expected a reachable host; "
+            "check the network (or the source's URL), then rerun `downside update` (it "
+            "resumes)",
+            url=url,
+            attempts=attempts,
+            host=host,
+        )
 
     def get(
         self,
@@ -237,16 +295,26 @@ class HttpClient:
                 than ``max_retry_after_s``.
             SourceTimeoutError: every attempt timed out.
             RequestRejectedError: HTTP 4xx (bad symbol, series or key); not retried.
-            SourceError: HTTP 5xx or connection errors on every attempt.
+            SourceUnreachableError: the host's name did not resolve or no connection could
+                be made (now, or earlier with the same options); not retried.
+            SourceError: HTTP 5xx or broken connections on every attempt.
         """
         policy = self.options.retry
         url = self._url(path, params)
+        host = self._client.build_request("GET", path, params=params).url.netloc.decode()
+        earlier = self.options.unreachable.why(host)
+        if earlier is not None:
+            raise self._unreachable(url, host, f"{earlier}, earlier in this run; not retried", 0)
         last: str = ""
         for attempt in range(1, policy.max_attempts + 1):
             self.requests += 1
             log.debug("%s GET %s (attempt %d)", self.source, url, attempt)
             try:
                 response = self._client.get(path, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                why = f"cannot connect to {host} ({type(exc).__name__}: {exc})"
+                self.options.unreachable.add(host, why)
+                raise self._unreachable(url, host, why, attempt) from exc
             except httpx.TimeoutException as exc:
                 last = f"timed out after {self.options.timeout_s:g} s ({type(exc).__name__})"
                 if attempt == policy.max_attempts:
