@@ -161,12 +161,15 @@ def _venues(merged: pd.DataFrame, touched: np.ndarray, source: str, limit: float
             "close": merged["close"].to_numpy(dtype="float64"),
         }
     )
-    counts = frame.groupby(["sym", "ts"], sort=False)["venue"].transform("size").to_numpy()
-    candidates = touched & (counts > 1)
-    if not candidates.any():
+    bars = frame.loc[touched, ["sym", "ts"]].drop_duplicates()
+    near = frame.merge(bars, on=["sym", "ts"], how="left", indicator=True)["_merge"]
+    same_bar = frame.loc[(near == "both").to_numpy()]  # every venue's row at a touched bar
+    counts = same_bar.groupby(["sym", "ts"], sort=False)["venue"].transform("size")
+    others = same_bar.loc[(counts > 1).to_numpy()]
+    candidates = others.index[touched[others.index.to_numpy()]]
+    if not len(candidates):
         return []
     mine = frame.loc[candidates].reset_index(names="row")
-    others = frame.loc[counts > 1]
     pairs = mine.merge(others, on=["sym", "ts"], suffixes=("", "_other"))
     pairs = pairs.loc[pairs["venue"] != pairs["venue_other"]]
     reference = pairs.groupby("row")["close_other"].median()

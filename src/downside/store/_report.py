@@ -54,9 +54,9 @@ class IngestReport:
         version_before: store version before the ingest.
         version_after: store version after it (equal when nothing changed).
         warnings: rows kept but worth a look (for example OHLC slightly inconsistent).
-        venue_spans: per frequency (``1d``, ``1h``), which venue served which span per
-            symbol under the default venue preference; columns ``symbol, venue,
-            first_ts, last_ts, bars``.
+        venue_spans: per frequency (``1d``, ``1h``) of the price tables in this ingest,
+            which venue served which span per symbol under the default venue
+            preference; columns ``symbol, venue, first_ts, last_ts, bars``.
         version: the store version this ingest wrote; ``None`` when it changed nothing.
     """
 

@@ -152,10 +152,22 @@ def _as_list(values: Sequence[str] | str) -> list[str]:
 
 
 def _stored_order(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Unique keys (the last row of a key wins), sorted by keys then ``event_ts``."""
+    """Unique keys (the last row of a key wins), sorted by keys then ``event_ts``.
+
+    Sorts integer codes of the keys with :func:`numpy.lexsort`: several times faster
+    than sorting the text columns, and the same order (codes follow the sorted values).
+    """
     keys = list(TABLES[table].keys)
-    out = frame.drop_duplicates(subset=["event_ts", *keys], keep="last")
-    out = out.sort_values([*keys, "event_ts"], kind="stable", ignore_index=True)
+    codes = [pd.factorize(frame[key], sort=True)[0] for key in keys]
+    event = np.asarray(pd.DatetimeIndex(frame["event_ts"]).as_unit("us").asi8)
+    order = np.lexsort((np.arange(len(frame)), event, *reversed(codes)))
+    last = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        same = event[order][1:] == event[order][:-1]
+        for code in codes:
+            same &= code[order][1:] == code[order][:-1]
+        last[:-1] = ~same  # a row followed by one of the same key is replaced by it
+    out = frame.iloc[order[last]].reset_index(drop=True)
     out["event_ts"] = out["event_ts"].astype(TS_DTYPE)
     out["available_ts"] = out["available_ts"].astype(TS_DTYPE)
     return out
@@ -934,9 +946,6 @@ class Store:
             venues = self.daily_venues if freq == "1d" else self.hourly_venues
             if table in merges:
                 venue_spans[freq] = spans(stitch(merges[table].merged, venues))
-            elif table in entries:
-                frame = self._read_locked(table, entries[table], number)
-                venue_spans[freq] = spans(stitch(frame, venues))
         return IngestReport(
             origin=origin,
             tables=tuple(counts),
