@@ -17,7 +17,7 @@ from downside.errors import (
 )
 from downside.models import family_contributions
 
-FAMILIES = ["leverage", "funding", "etf_flows", "rates", "technical"]
+FAMILIES = ["leverage", "funding", "etf_flows", "rates", "implied_vol", "technical"]
 
 FIRST_COLUMNS = ["asof", "symbol", "threshold", "horizon_days", "probability"]
 

@@ -13,7 +13,7 @@ from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES
 from downside.vocabulary import family_of
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
-FAMILY_NAMES = ("leverage", "funding", "etf_flows", "rates", "technical")
+FAMILY_NAMES = ("leverage", "funding", "etf_flows", "rates", "implied_vol", "technical")
 
 EXPECTED_NAMES = [
     "etf_flows.etf_flow_total",
@@ -33,6 +33,10 @@ EXPECTED_NAMES = [
     "funding.funding_rate_positive_share_7d",
     "funding.funding_rate_positive_share_30d",
     "funding.funding_rate_carry_annualized_7d",
+    "implied_vol.dvol",
+    "implied_vol.dvol_change_7d",
+    "implied_vol.dvol_change_30d",
+    "implied_vol.log_dvol_zscore_90d",
     "leverage.oi_change_1d",
     "leverage.oi_change_7d",
     "leverage.oi_change_30d",
@@ -94,6 +98,13 @@ EXPECTED_NAMES = [
     "technical.rsi_14d",
     "technical.log_volume_zscore_30d",
     "technical.failed_breakout_20d_5d",
+    "technical.log_rv_1d",
+    "technical.log_rv_7d",
+    "technical.log_rv_30d",
+    "technical.downside_share_7d",
+    "technical.realized_skewness_7d",
+    "technical.realized_kurtosis_7d",
+    "technical.jump_share_7d",
 ]
 
 

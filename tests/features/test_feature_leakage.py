@@ -23,10 +23,12 @@ REAL_CUTOFFS = ("2021-05-19T00:00Z", "2022-11-08T00:00Z", "2024-12-09T00:00Z")
 
 def _truncated_copy(source: Path, target: Path, cutoff: pd.Timestamp) -> Path:
     target.mkdir(parents=True)
-    for path in sorted(source.glob("*.parquet")):
+    for path in sorted(source.rglob("*.parquet")):
         kept = pd.read_parquet(path).loc[lambda f: f["ts"] < cutoff]
         if len(kept):
-            kept.to_parquet(target / path.name, index=False)
+            out = target / path.relative_to(source)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            kept.to_parquet(out, index=False)
     return target
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from downside.errors import FeatureDefinitionError, PredictionInputError, SchemaError
+from downside.errors import FeatureDefinitionError, SchemaError, UnknownSymbolError
 from downside.features import REPO_FILE, FeatureStore, load_definitions
 from downside.store import Store
 
@@ -269,11 +269,18 @@ def test_export_builds_inclusive_grids(features: FeatureStore) -> None:
 def test_metadata(features: FeatureStore) -> None:
     assert features.symbols() == ["BTC", "ETH"]
     assert features.latest_asof("ETH") == pd.Timestamp("2024-04-01", tz="UTC")
-    with pytest.raises(PredictionInputError, match="unknown symbol 'SOL'"):
+    with pytest.raises(UnknownSymbolError, match=r"unknown symbol\(s\) \['SOL'\]"):
         features.latest_asof("SOL")
     manifest = features.manifest()
     assert manifest["names"] == list(features.definitions.names)
-    assert features.family_names() == ("leverage", "funding", "etf_flows", "rates", "technical")
+    assert features.family_names() == (
+        "leverage",
+        "funding",
+        "etf_flows",
+        "rates",
+        "implied_vol",
+        "technical",
+    )
     assert manifest["family_names"] == list(features.family_names())
     assert manifest["definitions_hash"] == features.definitions.hash
     assert features.families()["rates.dgs2"] == "rates"

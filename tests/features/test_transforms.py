@@ -437,7 +437,8 @@ def test_every_transform_is_small_frozen_and_declared_by_its_fields() -> None:
             "share", "sum_to", "per_dollar_volume", "sum_per_dollar_volume", "realized_vol",
             "parkinson_vol", "garman_klass_vol", "ma_distance", "ma_cross_state",
             "days_since_ma_cross", "drawdown_from_high", "distance_to_low", "rsi",
-            "failed_breakout",
+            "failed_breakout", "log_realized_variance", "downside_share", "realized_skewness",
+            "realized_kurtosis", "jump_share",
         ]
     )  # fmt: skip
     for key, cls in TRANSFORMS.items():

@@ -12,6 +12,7 @@
 from downside.datasets._builder import (
     DRAWDOWN_QUERY,
     SUPPORT_QUERY,
+    VOL_INPUTS,
     WARMUP_DAYS,
     Frame,
     FrameSpec,
@@ -38,6 +39,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "SUPPORT_COLUMNS",
     "SUPPORT_QUERY",
+    "VOL_INPUTS",
     "WARMUP_DAYS",
     "Fold",
     "Frame",

@@ -47,7 +47,7 @@ from downside.targets import (
     drawdown_labels,
     volatility,
 )
-from downside.vocabulary import family_of, to_us, utc
+from downside.vocabulary import US_PER_DAY, family_of, to_us, utc
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,6 +59,15 @@ WARMUP_DAYS = 30
 
 DRAWDOWN_QUERY: tuple[str, ...] = ("threshold", "horizon_days", "z_distance", "sigma_daily")
 """Model inputs of a drawdown frame besides the features."""
+
+VOL_INPUTS: tuple[str, ...] = ("sigma_parkinson", "sigma_implied", "std_ret_1d")
+"""Volatility inputs of every frame, for volatility bases and baselines (never tree
+splits): Parkinson range volatility, implied volatility per day (DVOL / 100 /
+sqrt(365), NaN where there is none or it is stale) and the last daily log return in
+units of the EWMA volatility known before it (NaN after a gap in the bars)."""
+
+IMPLIED_VOL_FEATURE = "implied_vol.dvol"
+"""The feature whose value (annualized percent) gives ``sigma_implied``."""
 
 SUPPORT_QUERY: tuple[str, ...] = (
     "horizon_days",
@@ -240,13 +249,25 @@ def family_names(feature_store: FeatureStore) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------- caches
 
 
+@dataclass(frozen=True)
+class _Series:
+    """One symbol's daily bars: availability times (int64 µs), closes, the EWMA and
+    Parkinson volatility known at each bar, and each bar's log return in units of the
+    EWMA volatility known before it."""
+
+    available: IntArray
+    close: FloatArray
+    ewma: FloatArray
+    park: FloatArray
+    std_ret: FloatArray
+
+
 @dataclass
 class _Prices:
-    """Venue-stitched daily bars of one store version, and per symbol the bars'
-    availability times (int64 µs), closes and the volatility known at each bar."""
+    """Venue-stitched daily bars of one store version, per symbol."""
 
     frame: pd.DataFrame
-    series: dict[str, tuple[IntArray, FloatArray, FloatArray, FloatArray]]
+    series: dict[str, _Series]
 
 
 @dataclass
@@ -287,19 +308,24 @@ def _prices(feature_store: FeatureStore, cache: _Cache | None = None) -> _Prices
         close = frame["close"].to_numpy(dtype=np.float64)
         ewma = vol["sigma_ewma"].to_numpy(dtype=np.float64)
         park = vol["sigma_parkinson"].to_numpy(dtype=np.float64)
+        event = to_us(frame["event_ts"])
         series = {}
         for symbol in pd.unique(symbols):
             rows = np.flatnonzero(symbols == symbol)
-            series[str(symbol)] = (available[rows], close[rows], ewma[rows], park[rows])
+            c, s = close[rows], ewma[rows]
+            std_ret = np.full(len(rows), np.nan)
+            consecutive = np.diff(event[rows]) == US_PER_DAY
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.log(c[1:] / c[:-1]) / s[:-1]
+            std_ret[1:] = np.where(consecutive, ratio, np.nan)
+            series[str(symbol)] = _Series(available[rows], c, s, park[rows], std_ret)
         cache.prices = _Prices(frame, series)
     return cache.prices
 
 
-def _reference(
-    feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Last close and EWMA and Parkinson volatility known at each key's as-of time (the
-    latest bar with ``available_ts <= asof``).
+def _reference(feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame) -> FloatArray:
+    """Rows ``ref_close, sigma_daily, sigma_parkinson, std_ret_1d`` of the latest bar
+    known at each key's as-of time (``available_ts <= asof``), shape ``(4, keys)``.
 
     Raises:
         InsufficientHistoryError: a key has no volatility yet (fewer than
@@ -307,15 +333,15 @@ def _reference(
     """
     prices = _prices(feature_store, cache)
     asof = to_us(keys["asof"])
-    out = np.full((3, len(keys)), np.nan)
+    out = np.full((4, len(keys)), np.nan)
     problems: list[str] = []
     symbols = keys["symbol"].to_numpy(dtype=object)
     for symbol in pd.unique(symbols):
         rows = np.flatnonzero(symbols == symbol)
-        avail, close, ewma, park = prices.series[str(symbol)]
-        j = np.searchsorted(avail, asof[rows], side="right") - 1
+        bars = prices.series[str(symbol)]
+        j = np.searchsorted(bars.available, asof[rows], side="right") - 1
         ok = j >= 0
-        for k, values in enumerate((close, ewma, park)):
+        for k, values in enumerate((bars.close, bars.ewma, bars.park, bars.std_ret)):
             out[k, rows[ok]] = values[j[ok]]
         bad = rows[~(out[1, rows] > 0)]
         if bad.size:
@@ -330,7 +356,7 @@ def _reference(
             f"volatility of at least {MIN_VOL_BARS} daily bars known at the as-of time; "
             "ask for a later as-of time or ingest earlier bars"
         )
-    return out[0], out[1], out[2]
+    return out
 
 
 def _daily_features(
@@ -342,8 +368,8 @@ def _daily_features(
     if daily is None:
         prices = _prices(feature_store, cache)
         daily = {}
-        for symbol, (avail, *_rest) in prices.series.items():
-            first = pd.Timestamp(int(avail[0]), unit="us", tz="UTC").ceil("D")
+        for symbol, bars in prices.series.items():
+            first = pd.Timestamp(int(bars.available[0]), unit="us", tz="UTC").ceil("D")
             times = pd.date_range(first, feature_store.latest_asof(symbol), freq="D", unit="us")
             grid = pd.DataFrame({"symbol": pd.array([symbol] * len(times), dtype="str")})
             grid["asof"] = times
@@ -406,8 +432,8 @@ def daily_spine(
         raise UnknownSymbolError(unknown, sorted(prices.series), "daily prices")
     frames = []
     for symbol in symbols:
-        avail = prices.series[symbol][0]
-        first = pd.Timestamp(int(avail[0]), unit="us", tz="UTC").ceil("D")
+        first = pd.Timestamp(int(prices.series[symbol].available[0]), unit="us", tz="UTC")
+        first = first.ceil("D")
         first += pd.Timedelta(days=WARMUP_DAYS)
         last = feature_store.latest_asof(symbol)
         lo = max(first, utc(start, "start")) if start is not None else first
@@ -511,41 +537,57 @@ def build_frame(
     if unknown:
         raise UnknownSymbolError(unknown, sorted(known), "daily prices")
     names = list(features) if features is not None else select_features(spec, feature_store)
-    ref_close, sigma, sigma_park = _reference(feature_store, cache, keys)
+    vol = _volatility_inputs(feature_store, cache, keys)
     values = _features(feature_store, cache, keys, names)
     horizons = [float(h) for h in (horizons_days or spec.horizons_days)]
     if spec.target == "drawdown":
         grid = [float(t) for t in (thresholds or spec.thresholds)]
         columns, row_key = _drawdown_columns(
-            cache,
-            feature_store,
-            keys,
-            values,
-            names,
-            ref_close,
-            sigma,
-            sigma_park,
-            grid,
-            horizons,
-            labels,
+            cache, feature_store, keys, values, names, vol, grid, horizons, labels
         )
     else:
+        prices = _prices(feature_store, cache).frame
         columns, row_key = _support_columns(
-            spec, _prices(feature_store, cache).frame, keys, values, names, levels, horizons, labels
+            spec, prices, keys, values, names, levels, horizons, labels
         )
+        for name in ("sigma_implied", "std_ret_1d"):
+            columns[name] = vol[name][row_key]
     query = spec.query_columns
-    families = {c: family_of(c) for c in (*query, *names)}
+    families = {c: family_of(c) for c in (*query, *VOL_INPUTS, *names)}
     return Frame(
         spec=spec,
         keys=keys,
         row_key=row_key,
         key_features=values,
-        input_columns=(*query, *names),
+        input_columns=(*query, *VOL_INPUTS, *names),
         feature_columns=tuple(names),
         families=families,
         family_names=family_names(feature_store),
         columns=columns,
     )
+
+
+def _volatility_inputs(
+    feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame
+) -> dict[str, FloatArray]:
+    """Per key: ``ref_close``, ``sigma_daily`` (EWMA), ``sigma_parkinson``,
+    ``std_ret_1d`` and ``sigma_implied`` (see :data:`VOL_INPUTS`).
+
+    Raises:
+        InsufficientHistoryError: a key without a defined EWMA volatility.
+    """
+    ref = _reference(feature_store, cache, keys)
+    out = {
+        "ref_close": ref[0],
+        "sigma_daily": ref[1],
+        "sigma_parkinson": ref[2],
+        "std_ret_1d": ref[3],
+        "sigma_implied": np.full(len(keys), np.nan),
+    }
+    if IMPLIED_VOL_FEATURE in feature_store.families():
+        dvol = _features(feature_store, cache, keys, [IMPLIED_VOL_FEATURE])[:, 0]
+        out["sigma_implied"] = dvol / 100.0 / np.sqrt(365.0)
+    return out
 
 
 def _drawdown_columns(
@@ -554,9 +596,7 @@ def _drawdown_columns(
     keys: pd.DataFrame,
     values: FloatArray,
     names: Sequence[str],
-    ref_close: FloatArray,
-    sigma: FloatArray,
-    sigma_park: FloatArray,
+    vol: Mapping[str, FloatArray],
     thresholds: Sequence[float],
     horizons: Sequence[float],
     labels: bool,
@@ -571,7 +611,7 @@ def _drawdown_columns(
         np.repeat(np.asarray(thresholds, dtype=np.float64), len(horizons)), len(keys)
     )
     horizon = np.tile(np.asarray(horizons, dtype=np.float64), len(thresholds) * len(keys))
-    sig = sigma[row_key]
+    sig = vol["sigma_daily"][row_key]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.log1p(-threshold) / (sig * np.sqrt(horizon))
     columns: dict[str, Any] = {
@@ -581,8 +621,8 @@ def _drawdown_columns(
         "horizon_days": horizon,
         "z_distance": z,
         "sigma_daily": sig,
-        "sigma_parkinson": sigma_park[row_key],
-        "ref_close": ref_close[row_key],
+        **{name: vol[name][row_key] for name in VOL_INPUTS},
+        "ref_close": vol["ref_close"][row_key],
     }
     for j, name in enumerate(names):
         columns[name] = values[row_key, j]

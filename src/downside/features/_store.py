@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from downside.config import Settings, load_settings
-from downside.errors import PredictionInputError, Problem, SchemaError, StoreError
+from downside.errors import Problem, SchemaError, StoreError, UnknownSymbolError
 from downside.features._compute import (
     TS_DTYPE,
     VALUE_TS_SUFFIX,
@@ -322,14 +322,13 @@ class FeatureStore:
         its ``available_ts`` rounded up to midnight.
 
         Raises:
-            PredictionInputError: the symbol has no daily prices.
+            UnknownSymbolError: the symbol has no daily prices.
         """
         self._ensure()
         latest = self._meta["latest_daily_available"].get(symbol)
         if latest is None:
-            raise PredictionInputError(
-                f"unknown symbol {symbol!r}: expected one with daily prices at venues "
-                f"{list(self.daily_venues)}, known: {self.symbols()}; ingest its bars first"
+            raise UnknownSymbolError(
+                [symbol], self.symbols(), f"daily prices (venues {list(self.daily_venues)})"
             )
         return pd.Timestamp(latest).tz_convert("UTC").ceil("D").as_unit("us")
 

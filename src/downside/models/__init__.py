@@ -12,17 +12,16 @@
 - :class:`Predictor`: a fitted model that answers requests at any as-of time.
 - :func:`family_contributions`: exact Shapley values of the driver families in
   probability points.
-- Tuning: one Optuna study per spec (:func:`run_worker`).
+- Tuning: one Optuna study per spec (:func:`run_worker`). The tuning names are imported
+  on first use, so loading a :class:`Predictor` (the served model) never imports Optuna.
 """
 
-from downside.models._baselines import (
-    BGK_BETA,
-    Climatology,
-    GBMFirstPassage,
-    VolLogistic,
-    first_passage_probability,
-    frame_kind,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from downside.models._baselines import Climatology, GBMFirstPassage, VolLogistic, frame_kind
 from downside.models._calibration import (
     ISOTONIC_EPS,
     Calibrator,
@@ -44,7 +43,6 @@ from downside.models._fit import (
     walk_forward,
 )
 from downside.models._predictor import Predictor
-from downside.models._search import search_space
 from downside.models._spec import ModelSpec, load_spec, parse_spec
 from downside.models._surface import (
     EVAL_METRIC,
@@ -54,15 +52,50 @@ from downside.models._surface import (
     DrawdownSurface,
     SupportBreakModel,
 )
-from downside.models._tuning import (
-    TuningResult,
-    close_study,
-    make_objective,
-    open_study,
-    run_worker,
-    study_name,
-    summarize,
+from downside.models._volbase import (
+    BGK_BETA,
+    EwmaFhs,
+    combo_probability,
+    first_passage_probability,
+    implied_gbm_probability,
 )
+
+if TYPE_CHECKING:
+    from downside.models._search import search_space
+    from downside.models._tuning import (
+        TuningResult,
+        close_study,
+        make_objective,
+        open_study,
+        run_worker,
+        study_name,
+        summarize,
+    )
+
+_LAZY = {
+    "search_space": "_search",
+    **dict.fromkeys(
+        (
+            "TuningResult",
+            "close_study",
+            "make_objective",
+            "open_study",
+            "run_worker",
+            "study_name",
+            "summarize",
+        ),
+        "_tuning",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BASELINES",
@@ -75,6 +108,7 @@ __all__ = [
     "Calibrator",
     "Climatology",
     "DrawdownSurface",
+    "EwmaFhs",
     "FoldScore",
     "GBMFirstPassage",
     "IdentityCalibrator",
@@ -88,11 +122,13 @@ __all__ = [
     "baseline_probabilities",
     "calibrator_from_state",
     "close_study",
+    "combo_probability",
     "family_contributions",
     "first_passage_probability",
     "fit_final",
     "folds",
     "frame_kind",
+    "implied_gbm_probability",
     "load_spec",
     "make_model",
     "make_objective",

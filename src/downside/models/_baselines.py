@@ -17,7 +17,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import expit, log_ndtr
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from downside.errors import (
@@ -29,12 +29,10 @@ from downside.errors import (
 )
 from downside.models._calibration import fit_logistic
 from downside.models._surface import as_time_array
+from downside.models._volbase import BGK_BETA, first_passage_probability
 
 FloatArray = npt.NDArray[np.float64]
 FrameKind = Literal["drawdown", "support"]
-
-BGK_BETA = 0.5826
-"""Broadie-Glasserman-Kou constant: ``-zeta(1/2) / sqrt(2 * pi)``."""
 
 
 def frame_kind(X: pd.DataFrame) -> FrameKind:
@@ -270,41 +268,6 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             PredictionInputError: as :meth:`predict_proba`.
         """
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
-
-
-def first_passage_probability(
-    barrier: npt.ArrayLike,
-    sigma: npt.ArrayLike,
-    horizon: npt.ArrayLike,
-    drift: float = 0.0,
-) -> FloatArray:
-    """P(min over [0, H] of ``drift * t + sigma * W_t`` <= ``barrier``), barrier < 0.
-
-    The reflection principle gives, for the log price of a GBM with log drift ``nu``::
-
-        P = Phi((b - nu H) / (s sqrt H)) + exp(2 nu b / s^2) Phi((b + nu H) / (s sqrt H))
-
-    with ``s`` the daily volatility; it is ``2 Phi(b / (s sqrt H))`` for zero drift.
-    Barriers at or above zero (already touched) give 1. Evaluated in log space so large
-    drifts do not overflow.
-
-    Args:
-        barrier: log barrier ``b`` (``ln(1 - X)`` or ``ln(level / ref_close)``).
-        sigma: volatility of the log price per day.
-        horizon: horizon in days.
-        drift: drift of the log price per day.
-
-    Returns:
-        The probabilities.
-    """
-    b = np.asarray(barrier, dtype=np.float64)
-    s = np.asarray(sigma, dtype=np.float64)
-    h = np.asarray(horizon, dtype=np.float64)
-    scale = s * np.sqrt(h)
-    first = log_ndtr((b - drift * h) / scale)
-    second = 2.0 * drift * b / s**2 + log_ndtr((b + drift * h) / scale)
-    p = np.exp(first) + np.exp(second)
-    return np.asarray(np.where(b >= 0.0, 1.0, np.clip(p, 0.0, 1.0)), dtype=np.float64)
 
 
 class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

@@ -118,7 +118,7 @@ class Predictor:
         """Feature-store columns the trees split on: the ones whose staleness matters."""
         if self._runtime.used is None:
             counts = self.model.booster_.feature_importance(importance_type="split")
-            split = {n for n, c in zip(self.model.feature_names_, counts, strict=True) if c > 0}
+            split = {n for n, c in zip(self.model.tree_features_, counts, strict=True) if c > 0}
             self._runtime.used = tuple(c for c in self.feature_columns if c in split)
         return self._runtime.used
 
@@ -134,7 +134,7 @@ class Predictor:
     def _explainer(self) -> GroupedTreeShap | None:
         runtime = self._runtime
         if runtime.explainer is None and runtime.explainer_error is None:
-            groups = [self.groups.index(self._family(c)) for c in self.model.feature_names_]
+            groups = [self.groups.index(self._family(c)) for c in self.model.tree_features_]
             try:
                 runtime.explainer = GroupedTreeShap(
                     self.model.booster_.dump_model(), groups, len(self.groups)
@@ -286,23 +286,23 @@ class Predictor:
         base = model.base_margin(matrix)
         probability = model.calibrator_.transform(model.tree_margin(matrix) + base)
         explainer = self._explainer()
+        trees = model.tree_matrix(matrix)
         if explainer is not None:
             fixed = set(self.feature_columns)
-            names = model.feature_names_
-            varying = [j for j, c in enumerate(names) if c not in fixed]
-            sums = explainer(matrix, row_groups=row_key, varying=varying)
+            varying = [j for j, c in enumerate(model.tree_features_) if c not in fixed]
+            sums = explainer(trees, row_groups=row_key, varying=varying)
             contrib = pd.DataFrame(sums, columns=list(self.groups))
             contrib["bias"] = explainer.expected_value + base
             families = {g: g for g in self.groups}
         else:
             # trees too deep to tabulate: LightGBM's own TreeSHAP, as model.contributions()
             values = np.asarray(
-                model.booster_.predict(matrix, pred_contrib=True, num_threads=model.n_jobs),
+                model.booster_.predict(trees, pred_contrib=True, num_threads=model.n_jobs),
                 dtype=np.float64,
             )
             values[:, -1] += base
-            contrib = pd.DataFrame(values, columns=[*model.feature_names_, "bias"])
-            families = {c: self._family(c) for c in model.feature_names_}
+            contrib = pd.DataFrame(values, columns=[*model.tree_features_, "bias"])
+            families = {c: self._family(c) for c in model.tree_features_}
         points = shapley_by_family(
             contrib, model.calibrator_, families, self.family_names, always_on=()
         )

@@ -10,7 +10,11 @@ Fitting, step by step:
    become float64; ``category`` columns keep their levels; pandas ``str``/object
    columns become categories with their sorted distinct values as levels (LightGBM
    rejects strings). The levels are stored and applied again at prediction.
-2. With ``base="vol_logistic"`` (the shipped specs' choice), fit the volatility-only
+2. With ``base="combo"`` (the shipped specs' choice), the trees boost from the
+   log-odds of :func:`downside.models._volbase.combo_probability`: the mean of an
+   EWMA filtered-historical-simulation probability (its table fitted from the training
+   rows' standardized returns) and an implied-volatility GBM probability; nothing in it
+   is fitted to event rates. With ``base="vol_logistic"``, fit the volatility-only
    logistic ``a * z_distance + b * ln(horizon_days) + c`` (``a, b >= 0``, so it is
    monotone in threshold and horizon) and boost from its log-odds (LightGBM
    ``init_score``): the trees learn only how leverage, funding, flows, rates and
@@ -43,6 +47,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from downside.datasets import VOL_INPUTS
 from downside.errors import (
     ModelInputError,
     ModelSpecError,
@@ -58,6 +63,7 @@ from downside.models._calibration import (
     fit_logistic,
     select_calibrator,
 )
+from downside.models._volbase import EwmaFhs, combo_probability
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -203,9 +209,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ``"isotonic"``, ``"platt"`` or ``"none"``.
         calibration_fraction: share of the distinct as-of times held out, at the end,
             to fit the calibrator.
-        base: ``"none"`` (trees from a constant) or ``"vol_logistic"`` (trees boost from
+        base: ``"none"`` (trees from a constant), ``"vol_logistic"`` (trees boost from
             the volatility-only logistic fitted on the same rows; needs ``z_distance``
-            and ``horizon_days`` among the inputs).
+            and ``horizon_days`` among the inputs) or ``"combo"`` (trees boost from the
+            volatility combination of :mod:`downside.models._volbase`; needs the frame's
+            ``z_distance, horizon_days, sigma_daily`` and volatility inputs).
         random_state: LightGBM seed (None: LightGBM's default seeds).
         n_jobs: LightGBM ``num_threads``.
         verbose: LightGBM verbosity (-1 silent).
@@ -217,6 +225,10 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         calibrator_: the monotone map from margin to probability.
         calibration_report_: which calibrator was chosen, and the validation losses.
         base_coef_: coefficients ``[a, b, c]`` of the base logistic (zeros without one).
+        base_fhs_: the simulation table of the combination base (None without one).
+        tree_features_: the inputs the trees split on: every input but the frame's
+            volatility inputs (:data:`downside.datasets.VOL_INPUTS`), which only feed
+            the base.
         classes_: ``array([0, 1])``.
         n_iter_: boosting rounds kept (the best iteration under early stopping).
         evals_result_: per-iteration ``eval_set`` log loss, ``{"valid": {...}}``.
@@ -224,6 +236,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     monotone: ClassVar[Mapping[str, int]] = {}
     always_on: ClassVar[tuple[str, ...]] = ()
+    low_monitored: ClassVar[bool] = True
+    """Whether labels count intraday lows (drawdowns) rather than daily closes (support
+    breaks); the combination base corrects its barrier accordingly."""
 
     booster_: lgb.Booster
     feature_names_: list[str]
@@ -233,6 +248,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     calibrator_: AnyCalibrator
     calibration_report_: dict[str, Any]
     base_coef_: FloatArray
+    base_fhs_: EwmaFhs | None
+    tree_features_: list[str]
     classes_: npt.NDArray[np.int64]
     n_iter_: int
     evals_result_: dict[str, Any]
@@ -252,7 +269,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "advanced",
         calibration: CalibrationMethod = "auto",
         calibration_fraction: float = 0.2,
-        base: Literal["none", "vol_logistic"] = "none",
+        base: Literal["none", "vol_logistic", "combo"] = "none",
         random_state: int | None = None,
         n_jobs: int = 1,
         verbose: int = -1,
@@ -299,7 +316,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "'auto', 'isotonic', 'platt' or 'none'",
             ),
             ("calibration_fraction", 0 < self.calibration_fraction < 1, "in (0, 1)"),
-            ("base", self.base in ("none", "vol_logistic"), "'none' or 'vol_logistic'"),
+            (
+                "base",
+                self.base in ("none", "vol_logistic", "combo"),
+                "'none', 'vol_logistic' or 'combo'",
+            ),
             ("n_jobs", self.n_jobs >= 1, ">= 1"),
         ]
         problems = [
@@ -463,7 +484,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             NotFittedError: before ``fit``.
         """
         self._check_fitted()
-        return self._base_margin(matrix, self.feature_names_, self.base_coef_)
+        return self._base_margin(matrix, self.feature_names_, self._fitted_base())
 
     def tree_margin(self, matrix: FloatArray) -> FloatArray:
         """The booster's log-odds per row of :meth:`to_matrix`, without the base.
@@ -472,28 +493,80 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             NotFittedError: before ``fit``.
         """
         self._check_fitted()
-        raw = self.booster_.predict(matrix, raw_score=True, num_threads=self.n_jobs)
+        raw = self.booster_.predict(
+            self.tree_matrix(matrix), raw_score=True, num_threads=self.n_jobs
+        )
         return np.asarray(raw, dtype=np.float64)
+
+    def tree_matrix(self, matrix: FloatArray) -> FloatArray:
+        """The columns of :meth:`to_matrix` the trees split on (:attr:`tree_features_`).
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        self._check_fitted()
+        if self.tree_features_ == self.feature_names_:
+            return matrix
+        index = [self.feature_names_.index(c) for c in self.tree_features_]
+        return matrix[:, index]
+
+    def _fitted_base(self) -> FloatArray | EwmaFhs:
+        return (
+            self.base_fhs_
+            if self.base == "combo" and self.base_fhs_ is not None
+            else self.base_coef_
+        )
 
     def _base_design(self, matrix: FloatArray, names: Sequence[str]) -> FloatArray:
         z = matrix[:, list(names).index("z_distance")]
         h = matrix[:, list(names).index("horizon_days")]
         return np.column_stack([z, np.log(np.maximum(h, 1e-9)), np.ones_like(z)])
 
-    def _fit_base(self, matrix: FloatArray, labels: FloatArray, names: Sequence[str]) -> FloatArray:
-        """Coefficients of the base logistic (zeros for ``base="none"``)."""
+    def _fit_base(
+        self,
+        matrix: FloatArray,
+        labels: FloatArray,
+        names: Sequence[str],
+        times: npt.NDArray[Any],
+    ) -> FloatArray | EwmaFhs:
+        """The fitted base: logistic coefficients (zeros for ``base="none"``), or the
+        combination's simulation table, drawn from the distinct (time, standardized
+        return) pairs of the rows (one per symbol and day, whatever the grid)."""
         if self.base == "none":
             return np.zeros(3, dtype=np.float64)
+        if self.base == "combo":
+            column = list(names)
+            residual = matrix[:, column.index("std_ret_1d")]
+            horizon = matrix[:, column.index("horizon_days")]
+            pairs = np.unique(np.column_stack([times.astype(np.float64), residual]), axis=0)
+            seed = 0 if self.random_state is None else int(self.random_state)
+            return EwmaFhs.fit(pairs[:, 1], float(np.nanmax(horizon)), seed=seed)
         design = self._base_design(matrix, names)
         return fit_logistic(design, labels, lower_bounds=(0.0, 0.0, None), l2=1e-6)
 
     def _base_margin(
-        self, matrix: FloatArray, names: Sequence[str], coef: FloatArray
+        self, matrix: FloatArray, names: Sequence[str], base: FloatArray | EwmaFhs
     ) -> FloatArray:
-        """Log-odds of the base logistic per row (zeros without a base)."""
-        if not coef.any():
+        """Log-odds of the base per row (zeros without a base)."""
+        if isinstance(base, EwmaFhs):
+            column = list(names)
+            z, h, s = (
+                matrix[:, column.index(c)] for c in ("z_distance", "horizon_days", "sigma_daily")
+            )
+            p = combo_probability(
+                base,
+                z * s * np.sqrt(h),
+                h,
+                s,
+                matrix[:, column.index("sigma_parkinson")],
+                matrix[:, column.index("sigma_implied")],
+                lows=self.low_monitored,
+            )
+            clipped = np.clip(p, 1e-9, 1.0 - 1e-9)
+            return np.asarray(np.log(clipped / (1.0 - clipped)), dtype=np.float64)
+        if not base.any():
             return np.zeros(len(matrix), dtype=np.float64)
-        return np.asarray(self._base_design(matrix, names) @ coef, dtype=np.float64)
+        return np.asarray(self._base_design(matrix, names) @ base, dtype=np.float64)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
@@ -619,14 +692,16 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if problems:
             raise ModelInputError(problems)
 
-        params = self._lgb_params(names)
-        cat_idx = [j for j, c in enumerate(names) if c in categories]
-        base_coef = self._fit_base(matrix, labels, names)
+        trees = [c for c in names if c not in VOL_INPUTS]
+        tree_idx = [names.index(c) for c in trees]
+        params = self._lgb_params(trees)
+        cat_idx = [j for j, c in enumerate(trees) if c in categories]
+        base = self._fit_base(matrix, labels, names, t)
         train_set = lgb.Dataset(
-            matrix,
+            matrix[:, tree_idx],
             label=labels,
-            init_score=self._base_margin(matrix, names, base_coef),
-            feature_name=names,
+            init_score=self._base_margin(matrix, names, base),
+            feature_name=trees,
             categorical_feature=cat_idx,
             params={"verbose": self.verbose},
             free_raw_data=True,
@@ -637,11 +712,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if eval_set is not None:
             valid_sets.append(
                 lgb.Dataset(
-                    valid_matrix,
+                    valid_matrix[:, tree_idx],
                     label=valid_labels,
-                    init_score=self._base_margin(valid_matrix, names, base_coef),
+                    init_score=self._base_margin(valid_matrix, names, base),
                     reference=train_set,
-                    feature_name=names,
+                    feature_name=trees,
                     categorical_feature=cat_idx,
                 )
             )
@@ -658,7 +733,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         )
         calibrator, report = self._fit_calibrator(
-            matrix, labels, t, end, params, names, cat_idx, n_iter
+            matrix, labels, t, end, params, names, tree_idx, cat_idx, n_iter
         )
         self.feature_names_ = names
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -668,7 +743,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_iter_ = int(n_iter)
         self.calibrator_ = calibrator
         self.calibration_report_ = report
-        self.base_coef_ = base_coef
+        self.base_coef_ = base if not isinstance(base, EwmaFhs) else np.zeros(3)
+        self.base_fhs_ = base if isinstance(base, EwmaFhs) else None
+        self.tree_features_ = trees
         self.classes_ = np.array([0, 1], dtype=np.int64)
         self.evals_result_ = evals
         return self
@@ -681,6 +758,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         label_end: npt.NDArray[Any] | None,
         params: Mapping[str, Any],
         names: list[str],
+        tree_idx: list[int],
         cat_idx: list[int],
         n_iter: int,
     ) -> tuple[AnyCalibrator, dict[str, Any]]:
@@ -721,20 +799,20 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
         if problems:
             raise ModelInputError(problems)
-        cal_coef = self._fit_base(matrix[train_rows], labels[train_rows], names)
+        cal_base = self._fit_base(matrix[train_rows], labels[train_rows], names, times[train_rows])
         cal_set = lgb.Dataset(
-            matrix[train_rows],
+            matrix[train_rows][:, tree_idx],
             label=labels[train_rows],
-            init_score=self._base_margin(matrix[train_rows], names, cal_coef),
-            feature_name=names,
+            init_score=self._base_margin(matrix[train_rows], names, cal_base),
+            feature_name=[names[j] for j in tree_idx],
             categorical_feature=cat_idx,
             params={"verbose": self.verbose},
         )
         cal_booster = lgb.train(dict(params), cal_set, num_boost_round=n_iter)
         margin = np.asarray(
-            cal_booster.predict(matrix[held], raw_score=True, num_threads=self.n_jobs),
+            cal_booster.predict(matrix[held][:, tree_idx], raw_score=True, num_threads=self.n_jobs),
             dtype=np.float64,
-        ) + self._base_margin(matrix[held], names, cal_coef)
+        ) + self._base_margin(matrix[held], names, cal_base)
         calibrator, report = select_calibrator(
             margin,
             labels[held],
@@ -793,11 +871,13 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """
         matrix = self.to_matrix(X)
         values = np.asarray(
-            self.booster_.predict(matrix, pred_contrib=True, num_threads=self.n_jobs),
+            self.booster_.predict(
+                self.tree_matrix(matrix), pred_contrib=True, num_threads=self.n_jobs
+            ),
             dtype=np.float64,
         )
-        values[:, -1] += self._base_margin(matrix, self.feature_names_, self.base_coef_)
-        return pd.DataFrame(values, columns=[*self.feature_names_, "bias"], index=X.index)
+        values[:, -1] += self.base_margin(matrix)
+        return pd.DataFrame(values, columns=[*self.tree_features_, "bias"], index=X.index)
 
     # ------------------------------------------------------------------ state
 
@@ -817,6 +897,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "categories": {k: list(v) for k, v in self.categories_.items()},
             "calibrator": self.calibrator_.to_state(),
             "base_coef": [float(v) for v in self.base_coef_],
+            "base_fhs": None if self.base_fhs_ is None else self.base_fhs_.to_state(),
+            "tree_features": list(self.tree_features_),
             "calibration_report": dict(self.calibration_report_),
             "n_iter": self.n_iter_,
         }
@@ -875,6 +957,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.calibrator_ = calibrator_from_state(state["calibrator"])
         model.calibration_report_ = dict(state.get("calibration_report", {}))
         model.base_coef_ = np.asarray(state.get("base_coef", [0.0, 0.0, 0.0]), dtype=np.float64)
+        fhs = state.get("base_fhs")
+        model.base_fhs_ = None if fhs is None else EwmaFhs.from_state(fhs)
+        model.tree_features_ = [str(n) for n in state.get("tree_features", names)]
         model.classes_ = np.array([0, 1], dtype=np.int64)
         model.n_iter_ = int(state["n_iter"])
         model.evals_result_ = {}
@@ -909,3 +994,4 @@ class SupportBreakModel(BoostedSurface):
         "distance_vol": -1,
     }
     always_on: ClassVar[tuple[str, ...]] = ("horizon_days",)
+    low_monitored: ClassVar[bool] = False
