@@ -5,14 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test lint typecheck format clean
+.PHONY: install quickstart test lint typecheck format clean
 
-$(STAMP): pyproject.toml Makefile
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet \
-		-e ".[postgres,exchanges]" --group dev
+# The environment is exactly uv.lock (extras postgres and exchanges, dev group, this
+# package editable); `--locked` fails if the lock no longer matches pyproject.toml (run
+# `uv lock` and commit it). uv itself is bootstrapped with pip once, then kept by the
+# lock's dev group.
+$(STAMP): pyproject.toml uv.lock Makefile
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"; }
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --all-extras --group dev \
+		--compile-bytecode --quiet
 	touch $(STAMP)
+
+install: $(STAMP)
 
 quickstart: $(STAMP)
 	$(BIN)/downside quickstart
