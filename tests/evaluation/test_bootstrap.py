@@ -1,12 +1,14 @@
-"""Block bootstrap: index layout, reproducibility and coverage on dependent data."""
+"""Block bootstrap: block layout, reproducibility, coverage on dependent data, memory."""
 
 from __future__ import annotations
+
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from downside.errors import ModelInputError
-from downside.evaluation import block_bootstrap_ci, block_indices, brier_skill
+from downside.evaluation import block_bootstrap_ci, brier_skill
 
 
 def _ar1(n: int, phi: float, seed: int) -> np.ndarray:
@@ -19,16 +21,31 @@ def _ar1(n: int, phi: float, seed: int) -> np.ndarray:
     return x
 
 
-def test_block_indices_are_consecutive_runs() -> None:
-    idx = block_indices(10, 4, 3, np.random.default_rng(0), "circular")
-    assert idx.shape == (3, 10)
-    steps = np.diff(idx, axis=1) % 10
+def _resamples(n: int, block: int, n_boot: int, scheme: str) -> np.ndarray:
+    """The row numbers each replicate drew, recorded by the metric (its last call is
+    the estimate on the original rows)."""
+    seen: list[np.ndarray] = []
+
+    def record(rows: np.ndarray) -> float:
+        seen.append(rows.copy())
+        return float(rows.mean())
+
+    block_bootstrap_ci(
+        record, np.arange(n), block_length=block, n_boot=n_boot, seed=1, scheme=scheme
+    )
+    return np.array(seen[-n_boot - 1 : -1])
+
+
+def test_replicates_are_consecutive_blocks() -> None:
+    circular = _resamples(10, 4, 50, "circular")
+    assert circular.shape == (50, 10)
+    steps = np.diff(circular, axis=1) % 10
     # inside a block the next row is the following one (wrapping around the end)
     assert (steps[:, [0, 1, 2, 4, 5, 6, 8]] == 1).all()
-    moving = block_indices(10, 4, 200, np.random.default_rng(1), "moving")
-    starts = moving[:, ::4]
-    assert starts.max() <= 6
-    assert (np.diff(moving, axis=1)[:, [0, 1, 2]] == 1).all()
+    assert (circular[:, ::4] > 6).any()  # circular blocks may start near the end and wrap
+    moving = _resamples(10, 4, 200, "moving")
+    assert moving[:, ::4].max() <= 6
+    assert (np.diff(moving, axis=1)[:, [0, 1, 2, 4, 5, 6]] == 1).all()
 
 
 def test_interval_covers_the_true_mean_of_dependent_data() -> None:
@@ -63,3 +80,20 @@ def test_bad_arguments_are_listed() -> None:
     assert len(info.value.problems) == 2
     with pytest.raises(ModelInputError, match="block_length"):
         block_bootstrap_ci(np.mean, np.ones(5), block_length=9)
+
+
+def test_memory_grows_with_rows_not_rows_times_replicates() -> None:
+    n = 200_000
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.6, n)
+    y = (rng.random(n) < p).astype(float)
+    ref = np.full(n, y.mean())
+    block_bootstrap_ci(brier_skill, p, ref, y, block_length=50, n_boot=3)  # import arch
+    tracemalloc.start()
+    try:
+        block_bootstrap_ci(brier_skill, p, ref, y, block_length=50, n_boot=200)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # one replicate's rows (a few arrays of 1.6 MB); an index matrix would be 320 MB
+    assert peak < 40 * 2**20

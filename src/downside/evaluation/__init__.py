@@ -4,10 +4,17 @@ Proper scoring rules (:func:`brier_score`, :func:`log_loss`, :func:`brier_skill`
 calibration diagnostics (:func:`expected_calibration_error`, :func:`reliability_table`,
 :func:`reliability_diagram`), block-bootstrap intervals for time-ordered rows, metrics
 per group (:func:`breakdown`), the dense-grid monotonicity check of a drawdown surface
-and the backtest report writer. No model library is imported here.
+and the backtest report writer. No model library is imported here; the plotting and
+report names are imported on first use, so scoring (used by the served model's
+imports) does not load matplotlib.
 """
 
-from downside.evaluation._bootstrap import BootstrapInterval, block_bootstrap_ci, block_indices
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from downside.evaluation._bootstrap import BootstrapInterval, block_bootstrap_ci
 from downside.evaluation._breakdown import (
     BREAKDOWN_METRICS,
     VOL_REGIME,
@@ -24,22 +31,52 @@ from downside.evaluation._metrics import (
     log_loss,
     reliability_table,
 )
-from downside.evaluation._plots import (
-    FAMILY_COLORS,
-    ReportSection,
-    contribution_bars,
-    drawdown_history,
-    realized_drawdown,
-    support_chart,
-    surface_heatmap,
-    write_html_report,
-)
-from downside.evaluation._report import (
-    fold_chart,
-    reliability_diagram,
-    skill_chart,
-    write_backtest_report,
-)
+
+if TYPE_CHECKING:
+    from downside.evaluation._plots import (
+        FAMILY_COLORS,
+        ReportSection,
+        contribution_bars,
+        drawdown_history,
+        realized_drawdown,
+        support_chart,
+        surface_heatmap,
+        write_html_report,
+    )
+    from downside.evaluation._report import (
+        fold_chart,
+        reliability_diagram,
+        skill_chart,
+        write_backtest_report,
+    )
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "FAMILY_COLORS",
+            "ReportSection",
+            "contribution_bars",
+            "drawdown_history",
+            "realized_drawdown",
+            "support_chart",
+            "surface_heatmap",
+            "write_html_report",
+        ),
+        "_plots",
+    ),
+    **dict.fromkeys(
+        ("fold_chart", "reliability_diagram", "skill_chart", "write_backtest_report"), "_report"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BREAKDOWN_METRICS",
@@ -49,7 +86,6 @@ __all__ = [
     "BootstrapInterval",
     "ReportSection",
     "block_bootstrap_ci",
-    "block_indices",
     "breakdown",
     "brier_score",
     "brier_skill",

@@ -5,6 +5,12 @@ understates the uncertainty of a skill score. Resampling contiguous blocks of
 ``block_length`` rows keeps the dependence inside each block (Kuensch 1989; the
 circular variant of Politis and Romano 1992 wraps blocks around the end so every row
 is equally likely to be drawn).
+
+The resampling is :mod:`arch.bootstrap`'s (``CircularBlockBootstrap``,
+``MovingBlockBootstrap``): one replicate's row indices at a time, so memory grows with
+the number of rows, not with rows times replicates. arch is imported when an interval
+is computed: importing it loads statsmodels (about 3 s), which scoring alone, and the
+served model, do not need.
 """
 
 from __future__ import annotations
@@ -102,27 +108,6 @@ def _check(
     return n
 
 
-def block_indices(
-    n: int,
-    block_length: int,
-    n_boot: int,
-    rng: np.random.Generator,
-    scheme: BlockScheme = "circular",
-) -> npt.NDArray[np.intp]:
-    """Row indices of ``n_boot`` block-bootstrap resamples, shape ``(n_boot, n)``.
-
-    Each resample concatenates ``ceil(n / block_length)`` blocks of consecutive rows
-    and is cut to ``n`` rows. ``"circular"`` blocks start anywhere and wrap around;
-    ``"moving"`` blocks start in ``[0, n - block_length]`` and never wrap.
-    """
-    n_blocks = -(-n // block_length)
-    high = n if scheme == "circular" else n - block_length + 1
-    starts = rng.integers(0, high, size=(n_boot, n_blocks))
-    offsets = np.arange(block_length)
-    idx = (starts[:, :, None] + offsets[None, None, :]).reshape(n_boot, -1)[:, :n]
-    return np.asarray(idx % n, dtype=np.intp)
-
-
 def block_bootstrap_ci(
     metric_fn: Callable[..., float],
     *arrays: npt.ArrayLike,
@@ -146,7 +131,10 @@ def block_bootstrap_ci(
         n_boot: number of replicates.
         seed: seed of the random generator (the result is reproducible).
         level: coverage of the interval.
-        scheme: ``"circular"`` (default) or ``"moving"`` blocks.
+        scheme: each replicate concatenates ``ceil(n / block_length)`` blocks of
+            consecutive rows cut to ``n`` rows; ``"circular"`` (default) blocks start
+            anywhere and wrap around the end, ``"moving"`` blocks start in
+            ``[0, n - block_length]`` and never wrap.
 
     Returns:
         The estimate, the interval and the replicates' standard deviation.
@@ -155,13 +143,17 @@ def block_bootstrap_ci(
         ModelInputError: arrays of different lengths or none, empty input, or a
             block length, replicate count, level or scheme out of range.
     """
+    from arch.bootstrap import CircularBlockBootstrap, MovingBlockBootstrap
+
     values = tuple(np.asarray(a) for a in arrays)
-    n = _check(values, block_length, n_boot, level, scheme)
-    rng = np.random.default_rng(seed)
-    indices = block_indices(n, block_length, n_boot, rng, scheme)
-    replicates = np.array(
-        [float(metric_fn(*(v[row] for v in values))) for row in indices], dtype=np.float64
-    )
+    _check(values, block_length, n_boot, level, scheme)
+    kind = CircularBlockBootstrap if scheme == "circular" else MovingBlockBootstrap
+    resampler = kind(block_length, *values, seed=np.random.default_rng(seed))
+
+    def replicate(*rows: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        return np.array([metric_fn(*rows)], dtype=np.float64)
+
+    replicates = resampler.apply(replicate, reps=n_boot)[:, 0]
     alpha = (1.0 - level) / 2.0
     lower, upper = np.quantile(replicates, [alpha, 1.0 - alpha])
     return BootstrapInterval(

@@ -1,4 +1,10 @@
-"""Proper scoring rules and calibration diagnostics for binary event probabilities."""
+"""Proper scoring rules and calibration diagnostics for binary event probabilities.
+
+The Brier score, log loss and calibration curve are scikit-learn's
+(``brier_score_loss``, ``log_loss``, ``calibration_curve``), behind one input check that
+lists every problem; the skill score is computed here because the bootstrap calls it
+thousands of times and scikit-learn re-validates its inputs on every call.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss
+from sklearn.metrics import log_loss as sk_log_loss
 
 from downside.errors import ModelInputError, Problem
 from downside.evaluation._checks import FloatArray, check_probabilities_and_labels
@@ -37,7 +46,7 @@ def brier_score(p: npt.ArrayLike, y: npt.ArrayLike) -> float:
         ModelInputError: lengths differ, probabilities leave [0, 1], labels are not 0/1.
     """
     (prob,), labels = check_probabilities_and_labels({"p": p}, y)
-    return float(np.mean((prob - labels) ** 2))
+    return float(brier_score_loss(labels, prob, labels=[0.0, 1.0]))
 
 
 def log_loss(p: npt.ArrayLike, y: npt.ArrayLike, *, eps: float = 1e-15) -> float:
@@ -62,8 +71,7 @@ def log_loss(p: npt.ArrayLike, y: npt.ArrayLike, *, eps: float = 1e-15) -> float
             [Problem("eps", "out_of_range", 1, f"expected 0 < eps < 0.5, received {eps!r}")]
         )
     (prob,), labels = check_probabilities_and_labels({"p": p}, y)
-    clipped = np.clip(prob, eps, 1.0 - eps)
-    return float(-np.mean(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped)))
+    return float(sk_log_loss(labels, np.clip(prob, eps, 1.0 - eps), labels=[0.0, 1.0]))
 
 
 def brier_skill(p: npt.ArrayLike, p_ref: npt.ArrayLike, y: npt.ArrayLike) -> float:
@@ -132,10 +140,11 @@ def reliability_table(
 ) -> pd.DataFrame:
     """Observed event rate against mean predicted probability, per probability bin.
 
-    Bins follow scikit-learn's ``calibration_curve``: quantile bins share the rows about
-    equally (tied edges merge bins), uniform bins split [0, 1] evenly; a value on an
-    edge belongs to the lower bin. Bins without rows are left out of the table (no
-    row of input is left out).
+    The rates are scikit-learn's ``calibration_curve``; this adds each bin's edges and
+    row count, binned by the same rule: quantile bins share the rows about equally
+    (tied edges merge bins), uniform bins split [0, 1] evenly; a value on an edge
+    belongs to the lower bin. Bins without rows are left out of the table (no row of
+    input is left out).
 
     Args:
         p: predicted probabilities.
@@ -152,17 +161,18 @@ def reliability_table(
     (prob,), labels = check_probabilities_and_labels({"p": p}, y)
     ids, edges = _bin_ids(prob, n_bins, strategy)
     total = np.bincount(ids, minlength=n_bins)
-    sums = np.bincount(ids, weights=prob, minlength=n_bins)
-    events = np.bincount(ids, weights=labels, minlength=n_bins)
     keep = np.flatnonzero(total > 0)
+    observed, predicted = calibration_curve(
+        labels, prob, pos_label=1.0, n_bins=n_bins, strategy=strategy
+    )
     return pd.DataFrame(
         {
             "bin": keep.astype(np.int64),
             "lower": edges[keep],
             "upper": edges[keep + 1],
             "count": total[keep].astype(np.int64),
-            "mean_predicted": sums[keep] / total[keep],
-            "observed_rate": events[keep] / total[keep],
+            "mean_predicted": predicted,
+            "observed_rate": observed,
         },
         columns=list(RELIABILITY_COLUMNS),
     )
