@@ -24,7 +24,8 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     ├── NotFittedError (ValueError, AttributeError) a model was used before fit
     ├── TrackingError (RuntimeError)
     │   ├── ModelNotFoundError (LookupError) no such registered model, version or alias
-    │   └── PromotionRefusedError           the challenger does not beat the champion
+    │   ├── PromotionRefusedError           the challenger does not beat the champion
+    │   └── ModelIntegrityError             a model's files differ from their registered SHA-256
     └── SourceError (RuntimeError)          a live source failed
         ├── RateLimitedError                 HTTP 429 or exhausted weight, after retries
         ├── SourceTimeoutError (TimeoutError) no answer within the timeout, after retries
@@ -291,6 +292,32 @@ class PromotionRefusedError(TrackingError):
             f"champion {metric}={champion:.5f} (lower is better) on the same folds; "
             "force the promotion with a recorded reason to override"
         )
+
+
+class ModelIntegrityError(TrackingError):
+    """A model's files differ from the SHA-256 manifest recorded when it was registered.
+
+    Attributes:
+        source: the model (URI or folder).
+        altered: files whose bytes differ.
+        missing: listed files that are absent.
+        unexpected: files present but not listed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        altered: Sequence[str] = (),
+        missing: Sequence[str] = (),
+        unexpected: Sequence[str] = (),
+    ) -> None:
+        self.source = source
+        self.altered = tuple(altered)
+        self.missing = tuple(missing)
+        self.unexpected = tuple(unexpected)
+        super().__init__(message)
 
 
 class SourceError(DownsideError, RuntimeError):

@@ -16,12 +16,13 @@ the ``worker`` index, ``pid`` and ``host`` that ran it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,6 @@ from downside.models._search import search_space
 from downside.models._spec import ModelSpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -194,6 +194,22 @@ def _finished_and_running(study: optuna.Study) -> tuple[int, int]:
     return finished, len(trials) - finished
 
 
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna logs every trial at INFO; inside our tuning loop only its warnings pass.
+
+    Optuna's verbosity is global: it is lowered only while the block runs, only from
+    the default (INFO; a caller who chose another level keeps it), and restored after.
+    """
+    previous = optuna.logging.get_verbosity()
+    if previous == optuna.logging.INFO:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
 def run_worker(
     spec: ModelSpec,
     data: Frame,
@@ -211,33 +227,35 @@ def run_worker(
     While the rest of the budget is running in other processes, wait for it: those
     trials either finish or, if their worker died, go stale after ``grace_period``
     seconds and are re-queued here. Returns early only when ``timeout_s`` runs out.
+    Optuna's per-trial INFO lines are silenced meanwhile (:func:`quiet_optuna`).
     """
-    study = open_study(
-        spec,
-        storage_url,
-        worker=worker,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-    )
-    objective = make_objective(spec, data, budget=budget, worker=worker)
-    stop_when_claimed = MaxTrialsCallback(budget, states=CLAIMED)
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        _fail_stale_trials(study)
-        finished, running = _finished_and_running(study)
-        left = None if deadline is None else deadline - time.monotonic()
-        if finished >= budget or (left is not None and left <= 0):
-            return study
-        if finished + running >= budget:
-            time.sleep(min(WAIT_POLL_S, heartbeat_interval, math.inf if left is None else left))
-            continue
-        study.optimize(
-            objective,
-            timeout=left,
-            callbacks=[stop_when_claimed, *callbacks],
-            catch=(SurplusTrial,),
-            gc_after_trial=True,
+    with quiet_optuna():
+        study = open_study(
+            spec,
+            storage_url,
+            worker=worker,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
         )
+        objective = make_objective(spec, data, budget=budget, worker=worker)
+        stop_when_claimed = MaxTrialsCallback(budget, states=CLAIMED)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            _fail_stale_trials(study)
+            finished, running = _finished_and_running(study)
+            left = None if deadline is None else deadline - time.monotonic()
+            if finished >= budget or (left is not None and left <= 0):
+                return study
+            if finished + running >= budget:
+                time.sleep(min(WAIT_POLL_S, heartbeat_interval, math.inf if left is None else left))
+                continue
+            study.optimize(
+                objective,
+                timeout=left,
+                callbacks=[stop_when_claimed, *callbacks],
+                catch=(SurplusTrial,),
+                gc_after_trial=True,
+            )
 
 
 def close_study(study: optuna.Study) -> None:

@@ -1,23 +1,45 @@
 """`downside train`: fit a spec (:func:`downside.workflows.fit_spec`) under an MLflow run,
-log what it produced, register the model; `downside tune`: the study under a run."""
+log what it produced, register the model; `downside tune`: the study under a run.
+
+What a training run records:
+
+- run name ``train <spec>: <trials> trials, <folds> fold(s)`` and a description
+  (``mlflow.note.content``) saying what was fitted, on what, and how it scored;
+- tags ``mlflow.source.git.commit`` (when the package runs from a git checkout),
+  ``downside_version``, ``definitions_hash``;
+- the store it trained on as an MLflow dataset input (one row per raw table: rows, first
+  and last event time, last publication time; digest = SHA-256 of that fingerprint and
+  the definitions hash; source = the store folder);
+- parameters, walk-forward metrics per fold, the feature manifest, the spec, the
+  reliability diagram;
+- the model (models-from-code, :mod:`downside.tracking._model_code`) with its state,
+  the wheel of the running package, pinned requirements
+  (:mod:`downside.tracking._environment`), a signature with outputs and the SHA-256 of
+  its behaviour files in ``model_config``; on the registered version the SHA-256
+  manifest of every model file (:mod:`downside.tracking._integrity`), the fold scores
+  and headline metrics.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import json
+import os
 import subprocess
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_RUN_NOTE
 
-import downside
 from downside.config import Settings
 from downside.datasets import build_frame
 from downside.evaluation import reliability_diagram, reliability_table
@@ -25,9 +47,19 @@ from downside.features import FeatureStore
 from downside.models import ModelSpec, TuningResult
 from downside.store import Store
 from downside.tracking._client import connect, experiment_id
+from downside.tracking._environment import pack_wheel, pip_requirements
+from downside.tracking._integrity import (
+    CONFIG_KEY,
+    MANIFEST_TAG,
+    artifact_manifest,
+    drop_load_leftovers,
+    file_sha256,
+)
+from downside.tracking._load import download_version
+from downside.tracking._pyfunc import STATE_ARTIFACT, signature
 from downside.tracking._registry import FOLDS_TAG, set_aliases_for_new_version
 from downside.tracking._trials import MlflowFitLogger
-from downside.workflows import fit_spec, tune
+from downside.workflows import FitResult, fit_spec, tune
 
 Progress = Callable[[str], None]
 MODEL_CODE = Path(__file__).with_name("_model_code.py")
@@ -47,7 +79,8 @@ class TrainResult:
     n_trials: int
 
 
-def _git_commit() -> str:
+def _git_commit() -> str | None:
+    """Commit of the checkout the package runs from; None for an installed wheel."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -58,36 +91,68 @@ def _git_commit() -> str:
             cwd=Path(__file__).parent,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+        return None
+    return out.stdout.strip() or None
 
 
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    pkgs = (
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "duckdb",
-        "scikit-learn",
-        "lightgbm",
-        "mlflow",
-        "filelock",
-    )
-    return [f"{p}=={version(p)}" for p in pkgs]
+def _source_tags() -> dict[str, str]:
+    commit = _git_commit()
+    return {MLFLOW_GIT_COMMIT: commit} if commit else {}
 
 
-def _signature(target: str) -> ModelSignature:
-    inputs = Schema(
+@contextlib.contextmanager
+def _no_uv_project() -> Iterator[None]:
+    """MLflow copies ``uv.lock`` and ``pyproject.toml`` of the working directory into the
+    model and ``--env-manager uv`` then runs ``uv sync`` on them: a project's lock, not
+    the model's requirements (it would try to build downside from a source tree that
+    is not there). Off while our model is logged."""
+    previous = os.environ.get("MLFLOW_UV_AUTO_DETECT")
+    os.environ["MLFLOW_UV_AUTO_DETECT"] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MLFLOW_UV_AUTO_DETECT"]
+        else:
+            os.environ["MLFLOW_UV_AUTO_DETECT"] = previous
+
+
+def _log_store(store: Store, definitions_hash: str, n_rows: int) -> None:
+    """The data the model was trained on, as an MLflow dataset input of the run."""
+    fingerprint = store.fingerprint()
+    description = pd.DataFrame(
         [
-            ColSpec("string", "symbol"),
-            ColSpec("string", "asof", required=False),
-            ColSpec("double", "threshold" if target == "drawdown" else "level", required=False),
-            ColSpec("double", "horizon_days", required=False),
+            {"table": name, **{k: str(v) for k, v in entry.items()}}
+            for name, entry in fingerprint.items()
         ]
     )
-    return ModelSignature(inputs=inputs)
+    digest = hashlib.sha256(
+        json.dumps([fingerprint, definitions_hash], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    with warnings.catch_warnings():
+        # MLflow 3.17 registers its local-file dataset source twice and then warns that
+        # a path "can be interpreted in multiple ways" (both are the same class)
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        dataset = from_pandas(description, source=str(store.root), name="store", digest=digest)
+    mlflow.log_input(dataset, context="training", tags={"training_rows": str(n_rows)})
+
+
+def _note(fit: FitResult, version: str) -> str:
+    """The run's description: what was fitted, on what, how it scored, what it became."""
+    spec, tuning, metrics = fit.spec, fit.tuning, fit.metrics
+    tuned = (
+        f"tuned by Optuna study `{tuning.study_name}` ({tuning.n_complete} complete, "
+        f"{tuning.n_pruned} pruned trials)"
+        if tuning is not None
+        else "not tuned (the spec's fixed parameters)"
+    )
+    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("cv_log_loss", "cv_brier") if k in metrics)
+    return (
+        f"Fit of spec `{spec.name}` ({spec.target}; symbols {', '.join(spec.frame.symbols)}): "
+        f"{tuned}; scored on {len(fit.scores)} purged walk-forward fold(s) ({shown}); final "
+        f"LightGBM model on {fit.n_rows:,} labelled rows and {fit.n_features} features. "
+        f"Registered as `{spec.registered_name}` version {version}."
+    )
 
 
 def _log_tuning(result: TuningResult) -> None:
@@ -120,8 +185,11 @@ def train(
     client = connect(settings)
     exp = experiment_id(client, settings, spec.registered_name)
     fs = FeatureStore.from_settings(settings)
-    with mlflow.start_run(experiment_id=exp, run_name=f"train-{spec.name}") as run:
+    n_trials = spec.trials if trials is None else trials
+    run_name = f"train {spec.name}: {n_trials} trials, {spec.tuning_folds} fold(s)"
+    with mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         run_id = run.info.run_id
+        mlflow.set_tag(MLFLOW_RUN_NOTE, f"Fitting spec `{spec.name}` (running or interrupted).")
         fit = fit_spec(
             spec,
             fs,
@@ -136,7 +204,9 @@ def train(
             _log_tuning(fit.tuning)
         predictor, scores, preds, metrics = fit.predictor, fit.scores, fit.predictions, fit.metrics
         manifest = fs.manifest()
-        fingerprint = Store.from_settings(settings).fingerprint()
+        definitions_hash = str(manifest.get("definitions_hash", ""))
+        store = Store.from_settings(settings)
+        _log_store(store, definitions_hash, fit.n_rows)
         mlflow.log_params(
             {
                 **spec.model_params,
@@ -152,13 +222,13 @@ def train(
             mlflow.log_metrics({"fold_log_loss": s.log_loss, "fold_brier": s.brier}, step=s.index)
         mlflow.set_tags(
             {
-                "git_commit": _git_commit(),
-                "downside_version": downside.__version__,
-                "definitions_hash": str(manifest.get("definitions_hash", "")),
+                **_source_tags(),
+                "downside_version": importlib.metadata.version("downside"),
+                "definitions_hash": definitions_hash,
             }
         )
         mlflow.log_dict(manifest, "feature_manifest.json")
-        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        mlflow.log_dict(store.fingerprint(), "data_fingerprint.json")
         mlflow.log_dict(
             {
                 s.key: {
@@ -183,6 +253,8 @@ def train(
             mlflow.log_artifact(str(plot), "plots")
             state_path = Path(tmp) / "state.json"
             state_path.write_text(json.dumps(predictor.to_state()), encoding="utf-8")
+            wheel = pack_wheel(Path(tmp))
+            wheel_artifact = f"artifacts/{wheel.name}"
             say("logging the pyfunc model and registering it")
             example = pd.DataFrame(
                 {
@@ -195,18 +267,30 @@ def train(
             # mlflow compares the column index with range(); a pandas 3 string index
             # makes that a deprecated list-like comparison, an object index does not
             example.columns = pd.Index(list(example.columns), dtype=object)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_CODE),
-                artifacts={"state": str(state_path)},
-                signature=_signature(spec.target),
-                input_example=example,
-                pip_requirements=_pip_requirements(),
-                registered_model_name=spec.registered_name,
-            )
-        version = str(info.registered_model_version)
+            with _no_uv_project():
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(MODEL_CODE),
+                    artifacts={"state": str(state_path), "wheel": str(wheel)},
+                    model_config={
+                        CONFIG_KEY: {
+                            MODEL_CODE.name: file_sha256(MODEL_CODE),
+                            STATE_ARTIFACT: file_sha256(state_path),
+                            wheel_artifact: file_sha256(wheel),
+                        }
+                    },
+                    signature=signature(predictor),
+                    input_example=example,
+                    pip_requirements=pip_requirements(f"./{wheel_artifact}"),
+                    registered_model_name=spec.registered_name,
+                )
+            version = str(info.registered_model_version)
+            stored = download_version(client, spec.registered_name, version, Path(tmp))
+            drop_load_leftovers(stored)
+            files = json.dumps(artifact_manifest(stored), sort_keys=True)
         fold_tag = json.dumps({s.key: round(s.log_loss, 8) for s in scores})
         client.set_model_version_tag(spec.registered_name, version, FOLDS_TAG, fold_tag)
+        client.set_model_version_tag(spec.registered_name, version, MANIFEST_TAG, files)
         for key in ("cv_log_loss", "cv_brier", "brier_skill_vs_gbm_ewma"):
             if key in metrics:
                 tag = (
@@ -217,13 +301,8 @@ def train(
                 client.set_model_version_tag(
                     spec.registered_name, version, tag, f"{metrics[key]:.6f}"
                 )
-        client.set_model_version_tag(
-            spec.registered_name,
-            version,
-            "downside.state_sha256",
-            hashlib.sha256(json.dumps(predictor.to_state()).encode()).hexdigest(),
-        )
         aliases = set_aliases_for_new_version(client, spec.registered_name, version)
+        mlflow.set_tag(MLFLOW_RUN_NOTE, _note(fit, version))
     return TrainResult(
         spec.name,
         spec.registered_name,
@@ -232,7 +311,7 @@ def train(
         run_id,
         fit.params,
         metrics,
-        spec.trials if trials is None else trials,
+        n_trials,
     )
 
 
@@ -248,11 +327,19 @@ def tune_spec(
     client = connect(settings)
     exp = experiment_id(client, settings, spec.registered_name)
     data = build_frame(spec.frame, FeatureStore.from_settings(settings))
-    with mlflow.start_run(experiment_id=exp, run_name=f"tune-{spec.name}") as run:
+    storage = _redact(settings.resolved_optuna_storage)
+    run_name = f"tune {spec.name}: {trials} trials, {workers} worker(s)"
+    with mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         mlflow.set_tags(
             {
-                "git_commit": _git_commit(),
-                "optuna_storage": _redact(settings.resolved_optuna_storage),
+                **_source_tags(),
+                "optuna_storage": storage,
+                MLFLOW_RUN_NOTE: (
+                    f"Optuna study `downside-{spec.name}` of spec `{spec.name}` in {storage}: "
+                    f"{trials} finished trials, {workers} worker process(es), objective = mean "
+                    f"log loss over {spec.tuning_folds} purged walk-forward fold(s); one nested "
+                    "run per trial."
+                ),
             }
         )
         result = tune(

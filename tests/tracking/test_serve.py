@@ -1,4 +1,9 @@
-"""`mlflow models serve` of the registered drawdown model, queried over real HTTP."""
+"""`mlflow models serve` of the registered drawdown model, queried over real HTTP.
+
+Two environment managers: ``local`` serves from this venv; ``uv`` builds a fresh
+environment from the model's own ``requirements.txt`` (pinned packages from PyPI and
+the downside wheel logged with the model) and serves from there.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,15 @@ import pytest
 from downside.api import Forecaster
 from downside.config import load_settings
 
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = {"local": 120.0, "uv": 600.0}
+UV_CACHE = subprocess.run(
+    [str(Path(sys.executable).parent / "uv"), "cache", "dir"],
+    capture_output=True,
+    text=True,
+    check=True,
+).stdout.strip()
+"""The caller's uv cache, read before the tests move HOME: a fresh environment then
+links cached wheels instead of downloading them again."""
 
 
 def _free_port() -> int:
@@ -27,8 +40,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
@@ -38,11 +51,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    pytest.fail(f"server not ready after {READY_TIMEOUT_S:.0f} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"server not ready after {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.slow
-def test_served_model_answers_like_the_forecaster(trained_env: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("env_manager", ["local", "uv"])
+def test_served_model_answers_like_the_forecaster(
+    trained_env: Path, tmp_path: Path, env_manager: str
+) -> None:
     settings = load_settings()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -50,7 +66,10 @@ def test_served_model_answers_like_the_forecaster(trained_env: Path, tmp_path: P
         **os.environ,
         "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
         "MLFLOW_REGISTRY_URI": settings.resolved_registry_uri,
+        # `local` execs uvicorn by name, `uv` runs uv by name: both live in the venv
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_ENV_ROOT": str(tmp_path / "envs"),
+        "UV_CACHE_DIR": UV_CACHE,
     }
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -64,7 +83,7 @@ def test_served_model_answers_like_the_forecaster(trained_env: Path, tmp_path: P
                 "-m",
                 "models:/downside-drawdown@champion",
                 "--env-manager",
-                "local",
+                env_manager,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -76,7 +95,7 @@ def test_served_model_answers_like_the_forecaster(trained_env: Path, tmp_path: P
             start_new_session=True,
         )
     try:
-        _wait_ready(url, proc, log)
+        _wait_ready(url, proc, log, READY_TIMEOUT_S[env_manager])
         fc = Forecaster.load(support_uri=None)
         asof = "2025-01-15T00:00:00Z"
         expected = fc.predict_drawdown(["BTC", "ETH"], asof=asof, thresholds=[0.05, 0.1])
