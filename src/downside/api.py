@@ -20,7 +20,15 @@ import pandas as pd
 from downside.config import Settings, load_settings
 from downside.errors import PredictionInputError, TrackingError
 from downside.features import FeatureStore
-from downside.models import ModelSpec, Predictor, TuningResult, load_spec
+from downside.models import (
+    ModelSpec,
+    Predictor,
+    TuningResult,
+    close_study,
+    load_spec,
+    open_study,
+    summarize,
+)
 from downside.sources import simulate_market
 from downside.store import IngestReport, Store
 from downside.tracking import (
@@ -135,6 +143,28 @@ def tune(
         workers=workers,
         timeout_s=timeout_s,
     )
+
+
+def tuning_status(spec: str | Path, *, settings: Settings | None = None) -> TuningResult:
+    """The spec's Optuna study as it stands: trial counts and the best trial so far.
+
+    Creates the (empty) study if it does not exist yet. Safe to call from another thread
+    or process while :func:`tune` or :func:`train` runs, e.g. to follow their progress.
+
+    Raises:
+        ModelSpecError: an invalid spec.
+    """
+    s = _settings(settings)
+    study = open_study(
+        load_spec(spec, s.resolved_model_dir),
+        s.resolved_optuna_storage,
+        heartbeat_interval=s.optuna_heartbeat_s,
+        grace_period=s.optuna_grace_s,
+    )
+    try:
+        return summarize(study)
+    finally:
+        close_study(study)
 
 
 def backtest(

@@ -112,7 +112,7 @@ class SchemaError(_ProblemsError):
     """Input data broke one or more validation rules; nothing was written."""
 
     headline = "input data failed validation"
-    remedy = "fix the source files (or drop the offending rows yourself) and ingest again"
+    remedy = "fix the listed inputs (source files, rows or request values) and retry"
 
 
 class ModelInputError(SchemaError):

@@ -1,4 +1,4 @@
-"""CLI fixtures: a runner, consoles wide enough not to truncate, a small simulated market."""
+"""CLI fixtures: a runner on an 80-column terminal and a small simulated market."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ from downside.cli import _app
 from downside.sources import SimulationResult, simulate_market
 
 SYMBOLS = ("BTC", "ETH")
+COLUMNS = 80
+"""Every CLI test runs as on an 80-column terminal."""
+
+
+@pytest.fixture(autouse=True)
+def narrow_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """80 columns on both consoles. They are created once, at import, and read
+    ``COLUMNS`` whenever they measure, unless a test fixed their width (``console.width
+    = ...``): that is undone for the test and restored after it."""
+    monkeypatch.setenv("COLUMNS", str(COLUMNS))
+    for console in (_app.console, _app.err):
+        monkeypatch.setattr(console, "_width", None)
+    assert _app.console.width == _app.err.width == COLUMNS
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A runner whose rich consoles neither truncate table cells nor wrap messages.
-
-    The consoles are created at import; rich reads ``COLUMNS`` from the environment each
-    time it measures a console that is not a terminal.
-    """
-    monkeypatch.setenv("COLUMNS", "10000")
-    assert _app.console.width == _app.err.width == 10_000
+def runner() -> CliRunner:
     return CliRunner()
 
 

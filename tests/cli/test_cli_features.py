@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +31,43 @@ def ingested(runner: CliRunner, market: SimulationResult) -> FeatureStore:
 def test_list_shows_every_definition_with_its_family(runner: CliRunner) -> None:
     definitions = load_definitions(load_settings().resolved_feature_dir)
 
+    result = runner.invoke(app, ["features", "list", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    listed = {row["name"]: row["family"] for row in json.loads(result.stdout)}
+    assert listed == definitions.families()
+    assert set(listed.values()) >= FAMILIES
+
+
+def test_list_fits_80_columns_and_names_every_feature(runner: CliRunner) -> None:
+    definitions = load_definitions(load_settings().resolved_feature_dir)
+
     result = runner.invoke(app, ["features", "list"])
 
     assert result.exit_code == 0, result.output
-    assert f"{len(definitions)} features from" in result.output
+    assert f"{len(definitions)} features from" in " ".join(result.output.split())
+    assert "…" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    first_cells = {line.split("│")[1].strip() for line in result.output.splitlines() if "│" in line}
+    assert set(definitions.names) <= first_cells
+
+
+def test_list_wide_terminal_shows_families_and_inputs(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    definitions = load_definitions(load_settings().resolved_feature_dir)
+
+    result = runner.invoke(app, ["features", "list"])
+
+    assert result.exit_code == 0, result.output
     listed = {}
     for line in result.output.splitlines():
         cells = [c.strip() for c in line.split("│")[1:-1]]
         if cells and cells[0] in definitions.names:
             listed[cells[0]] = cells[1]
     assert listed == definitions.families()
-    assert set(listed.values()) == FAMILIES
+    assert "ohlcv_daily.close" in result.output
 
 
 def _grid(start: str, end: str, freq: str) -> pd.DatetimeIndex:
@@ -57,7 +85,8 @@ def test_export_daily_one_row_per_symbol_and_asof(
     )
 
     assert result.exit_code == 0, result.output
-    assert f"wrote 20 rows to {out}" in result.output
+    assert f"wrote 20 rows to {out}" in result.stderr
+    assert result.stdout == ""
     frame = pd.read_parquet(out)
     names = list(ingested.definitions.names)
     assert list(frame.columns) == ["symbol", "asof", *names]
@@ -99,7 +128,7 @@ def test_export_hourly_to_csv(runner: CliRunner, ingested: FeatureStore, tmp_pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--symbols", "BTC", *WINDOW, "--freq", "5m"], "--freq must be 1d or 1h, got '5m'"),
+        (["--symbols", "BTC", *WINDOW, "--freq", "5m"], "--freq: expected 1d or 1h, got '5m'"),
         (["--symbols", "BTC,DOGE", *WINDOW], "unknown_symbol (1)"),
         (
             ["--symbols", "BTC", "--start", "2024-03-05T00:00Z", "--end", "2024-03-01T00:00Z"],
@@ -133,18 +162,25 @@ def test_export_wrong_suffix_exits_2(
         app, ["features", "export", "--symbols", "BTC", *WINDOW, "--out", str(out)]
     )
     assert result.exit_code == 2, result.output
-    assert "--out must end in .parquet or .csv, got f.txt" in " ".join(result.stderr.split())
+    assert "--out: expected a file name ending in .parquet or .csv, got 'f.txt'" in " ".join(
+        result.stderr.split()
+    )
     assert not out.exists()
 
 
-def test_export_before_any_ingest_says_what_to_do(runner: CliRunner, tmp_path: Path) -> None:
+def test_export_before_any_ingest_says_what_to_do(
+    runner: CliRunner, tmp_path: Path, isolated_env: Path
+) -> None:
     out = tmp_path / "f.parquet"
     result = runner.invoke(
         app, ["features", "export", "--symbols", "BTC", *WINDOW, "--out", str(out)]
     )
-    assert result.exit_code == 2, result.output
-    assert "expected symbols with daily prices []; ingest their bars" in result.stderr
+    assert result.exit_code == 1, result.output
+    assert "nothing ingested yet: run `downside ingest files DIR`" in " ".join(
+        result.stderr.split()
+    )
     assert not out.exists()
+    assert not isolated_env.exists()
 
 
 def test_export_plain_dates_as_in_the_readme(
@@ -164,4 +200,30 @@ def test_export_unparseable_date_exits_2(
     args = ["--symbols", "BTC", "--start", "someday", "--end", "2024-03-10T00:00Z"]
     result = runner.invoke(app, ["features", "export", *args, "--out", str(tmp_path / "f.csv")])
     assert result.exit_code == 2, result.output
+    assert "--start: expected a date or time such as 2024-01-01" in result.stderr
     assert "someday" in result.stderr
+
+
+def test_export_prints_values_without_out(runner: CliRunner, ingested: FeatureStore) -> None:
+    args = ["--symbols", "BTC,ETH", "--start", "2024-03-01", "--end", "2024-03-02"]
+    names = list(ingested.definitions.names)
+
+    screen = runner.invoke(app, ["features", "export", *args])
+    as_json = runner.invoke(app, ["features", "export", *args, "--format", "json"])
+    as_csv = runner.invoke(app, ["features", "export", *args, "--format", "csv"])
+
+    assert screen.exit_code == 0, screen.output
+    assert "BTC 2024-03-01" in screen.stdout
+    assert "more (symbol, as-of) rows" in " ".join(screen.stderr.split())
+    assert "…" not in screen.output
+    rows = json.loads(as_json.stdout)
+    assert [(r["symbol"], r["asof"]) for r in rows] == [
+        ("BTC", "2024-03-01T00:00:00Z"),
+        ("BTC", "2024-03-02T00:00:00Z"),
+        ("ETH", "2024-03-01T00:00:00Z"),
+        ("ETH", "2024-03-02T00:00:00Z"),
+    ]
+    assert list(rows[0]) == ["symbol", "asof", *names]
+    frame = pd.read_csv(io.StringIO(as_csv.stdout))
+    assert frame["asof"].tolist() == [r["asof"] for r in rows]
+    assert as_csv.stderr == as_json.stderr == ""

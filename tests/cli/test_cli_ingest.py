@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,15 +14,24 @@ from downside.config import load_settings
 from downside.sources import TABLES, SimulationResult
 from downside.store import REPORT_COLUMNS, Store
 
+SHOWN = ("table", "read", "new", "changed", "same", "total")
+"""Columns of the ingest table on an 80-column terminal (files named after their table)."""
+
 
 def report_rows(output: str) -> dict[str, dict[str, str]]:
     """The body rows of the ingest report table printed by the CLI, keyed by table."""
     rows = {}
     for line in output.splitlines():
         cells = [c.strip() for c in line.split("│")[1:-1]]
-        if len(cells) == len(REPORT_COLUMNS) and cells[0] in TABLES:
-            rows[cells[0]] = dict(zip(REPORT_COLUMNS, cells, strict=True))
+        if len(cells) == len(SHOWN) and cells[0] in TABLES:
+            rows[cells[0]] = dict(zip(SHOWN, cells, strict=True))
     return rows
+
+
+def report_json(output: str) -> dict[str, dict[str, object]]:
+    """The tables of an ingest report printed with --format json, keyed by table."""
+    document = json.loads(output)
+    return {row["table"]: row for row in document["tables"]}
 
 
 def store() -> Store:
@@ -31,24 +41,28 @@ def store() -> Store:
 def test_ingest_prints_rows_per_table_and_is_idempotent(
     runner: CliRunner, market: SimulationResult
 ) -> None:
-    first = runner.invoke(app, ["ingest", "files", str(market.out_dir)])
+    first = runner.invoke(app, ["ingest", "files", str(market.out_dir), "--format", "json"])
     assert first.exit_code == 0, first.output
-    rows = report_rows(first.output)
+    rows = report_json(first.stdout)
     assert sorted(rows) == sorted(TABLES)
     for table, count in market.rows.items():
+        assert list(rows[table]) == list(REPORT_COLUMNS)
         assert rows[table]["source"] == str(market.out_dir / f"{table}.parquet")
-        assert rows[table]["rows_read"] == rows[table]["inserted"] == str(count)
-        assert rows[table]["total_rows"] == str(count)
-        assert rows[table]["updated"] == rows[table]["unchanged"] == "0"
+        assert rows[table]["rows_read"] == rows[table]["inserted"] == count
+        assert rows[table]["total_rows"] == count
+        assert rows[table]["updated"] == rows[table]["unchanged"] == 0
     version = store().version
     assert {t: e["rows"] for t, e in store().fingerprint().items()} == market.rows
 
     second = runner.invoke(app, ["ingest", "files", str(market.out_dir)])
     assert second.exit_code == 0, second.output
     again = report_rows(second.output)
+    assert sorted(again) == sorted(TABLES)
     for table, count in market.rows.items():
-        assert again[table]["inserted"] == again[table]["updated"] == "0"
-        assert again[table]["unchanged"] == again[table]["total_rows"] == str(count)
+        assert again[table]["new"] == again[table]["changed"] == "0"
+        assert again[table]["same"] == again[table]["total"] == f"{count:,}"
+    assert "(nothing changed)" in second.stdout
+    assert "…" not in second.output
     assert store().version == version
 
 
@@ -126,6 +140,9 @@ def test_empty_file_is_reported_as_zero_rows(
 
     assert result.exit_code == 0, result.output
     rows = report_rows(result.output)
-    assert rows["etf_flows_daily"]["rows_read"] == rows["etf_flows_daily"]["total_rows"] == "0"
-    assert rows["ohlcv_daily"]["inserted"] == str(market.rows["ohlcv_daily"])
+    assert rows["etf_flows_daily"]["read"] == rows["etf_flows_daily"]["total"] == "0"
+    assert rows["ohlcv_daily"]["new"] == f"{market.rows['ohlcv_daily']:,}"
     assert store().tables() == ["ohlcv_daily"]
+    assert "warning: " in result.stderr
+    assert "etf_flows_daily" in result.stderr
+    assert "empty_table" in result.stderr

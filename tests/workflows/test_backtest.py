@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from downside.cli import app
 from downside.config import load_settings
 from downside.errors import PredictionInputError
 from downside.evaluation import brier_skill
@@ -132,22 +130,3 @@ def test_window_must_be_ordered(home: Path) -> None:
         run_backtest(
             spec, FeatureStore.from_settings(settings), start="2023-06-01", end="2023-01-01"
         )
-
-
-def test_cli_backtest(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOWNSIDE_HOME", str(home / "home"))
-    out = tmp_path / "report"
-    args = ["backtest", "--spec", str(home / "spec.toml"), "--symbols", "BTC"]
-    args += ["--start", "2023-05-01", "--end", "2023-12-31", "--out", str(out), "--n-boot", "20"]
-    run = CliRunner().invoke(app, args)
-    assert run.exit_code == 0, run.output
-    assert "Brier skill vs baselines" in run.output
-    assert (out / "summary.md").is_file()
-    preds = pd.read_parquet(out / "predictions.parquet")
-    assert set(preds["symbol"]) == {"BTC"}
-
-    bad = CliRunner().invoke(
-        app, [*args[:5], "--start", "2023-12-31", "--end", "2023-01-01", "--out", str(out)]
-    )
-    assert bad.exit_code == 2
-    assert "is before start" in bad.output

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from downside import api
-from downside.cli import app
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = {
@@ -34,17 +31,3 @@ def test_report_writes_a_page_and_every_figure(trained_env: Path, tmp_path: Path
     assert "BTC as of 2025-02-01 00:00 UTC" in page
     assert "downside-drawdown v1" in page
     assert "&gt;= 10%" in page
-
-
-def test_report_command(trained_env: Path, tmp_path: Path) -> None:
-    out = tmp_path / "cli-report"
-    run = CliRunner().invoke(
-        app, ["report", "--symbol", "eth", "--out", str(out), "--history-days", "60"]
-    )
-    assert run.exit_code == 0, run.output
-    assert "wrote" in run.output
-    assert (out / "index.html").is_file()
-    assert (out / "surface.png").read_bytes().startswith(PNG)
-    missing = CliRunner().invoke(app, ["report", "--symbol", "DOGE", "--out", str(out)])
-    assert missing.exit_code == 2
-    assert "unknown symbol" in " ".join(missing.output.split())

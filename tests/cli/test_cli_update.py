@@ -6,22 +6,14 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 import respx
 from typer.testing import CliRunner
 
 from downside.cli import app
-from downside.cli._app import console
 from downside.config import load_settings
 from downside.store import Store
 
-DOCUMENTED = Path(__file__).resolve().parents[2] / "fixtures" / "documented"
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CliRunner is no terminal: rich would use 80 columns and wrap the summary."""
-    monkeypatch.setattr(console, "width", 200)
+DOCUMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "documented"
 
 
 def _spot(request: httpx.Request) -> httpx.Response:
@@ -116,3 +108,47 @@ def test_update_until_before_since_is_up_to_date() -> None:
         )
     assert result.exit_code == 0, result.output
     assert "up_to_date" in result.output
+
+
+ARGS = ["update", "--sources", "binance_spot", "--symbols", "BTC"]
+ARGS += ["--since", "2021-02-12", "--until", "2024-02-10"]
+
+
+def _once_rate_limited() -> object:
+    calls = {"n": 0}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"msg": "slow down"})
+        return _spot(request)
+
+    return answer
+
+
+def test_retry_waits_show_with_verbose_only() -> None:
+    runs = {}
+    for name, args in (("plain", ARGS), ("verbose", ["-v", *ARGS])):
+        with respx.mock as mock:
+            mock.get("https://api.binance.com/api/v3/klines").mock(side_effect=_once_rate_limited())
+            runs[name] = CliRunner().invoke(app, args)
+        assert runs[name].exit_code == 0, runs[name].output
+    assert "waiting" not in runs["plain"].stderr
+    shown = " ".join(runs["verbose"].stderr.split())
+    assert "info: downside.sources.live: binance_spot: HTTP 429 rate limited; waiting 0.0 s" in (
+        shown
+    )
+
+
+def test_update_json_is_the_report_only() -> None:
+    with respx.mock as mock:
+        mock.get("https://api.binance.com/api/v3/klines").mock(side_effect=_spot)
+        result = CliRunner().invoke(app, [*ARGS, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True
+    assert document["inserted"] == sum(s["inserted"] for s in document["series"])
+    daily = next(s for s in document["series"] if s["series"] == "binance_spot/klines_1d:BTC")
+    assert daily["status"] == "updated"
+    assert daily["last_event_ts"].endswith("T00:00:00Z")
+    assert daily["start"] == "2021-02-12T00:00:00Z"

@@ -1,0 +1,372 @@
+"""`downside predict drawdown|support`: probabilities with the baseline and the driver
+contributions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from downside.cli import _params
+from downside.cli._app import (
+    FORECASTS_PANEL,
+    CliInputError,
+    console,
+    handle_errors,
+    note,
+    sub_app,
+    warn,
+)
+from downside.cli._output import (
+    FRAME_SUFFIXES,
+    Col,
+    ForceOption,
+    Format,
+    FormatOption,
+    check_out_file,
+    emit,
+    show_table,
+    write_frame,
+)
+from downside.cli._ready import require_registry
+from downside.config import load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from downside.api import Forecaster
+
+predict_app = sub_app("predict", "Probabilities of drawdowns and support breaks.", FORECASTS_PANEL)
+
+FAMILY_SHORT = {
+    "leverage": "lev",
+    "funding": "fund",
+    "etf_flows": "etf",
+    "rates": "rates",
+    "technical": "tech",
+    "implied_vol": "ivol",
+}
+"""Short table headers of the driver families (other families keep their name)."""
+
+MAX_SCREEN_KEYS = 3
+"""Above this many (symbol, as-of) pairs the CLI shows one long table instead of grids."""
+
+MAX_SCREEN_ROWS = 60
+"""Rows shown on screen at most; --out or --format json|csv give all of them."""
+
+
+def family_columns(frame: pd.DataFrame) -> list[str]:
+    """The driver-family columns of an answer: those between ``p_reference`` and
+    ``leading_driver`` (the model's families, in its order)."""
+    names = list(frame.columns)
+    return names[names.index("p_reference") + 1 : names.index("leading_driver")]
+
+
+def short(family: str) -> str:
+    return FAMILY_SHORT.get(family, family)
+
+
+def legend(families: list[str]) -> Callable[[Sequence[str]], str]:
+    """The caption that spells out the short headers of a drivers table (given the
+    columns shown)."""
+    named = ", ".join(f"{short(f)} = {f}" for f in families if short(f) != f)
+
+    def caption(shown: Sequence[str]) -> str:
+        parts = [
+            "P: probability",
+            "base: volatility-only baseline",
+            "points each driver family adds" + (f" ({named})" if named else ""),
+        ]
+        if "lead" in shown:
+            parts.append("lead: leading driver")
+        return "; ".join(parts)
+
+    return caption
+
+
+def pct_label(fraction: object) -> str:
+    return f"{100 * float(str(fraction)):g}%"
+
+
+def days_label(days: object) -> str:
+    return f"{float(str(days)):g}d"
+
+
+def driver_cols(families: list[str], keys: list[Col]) -> list[Col]:
+    """Columns of a drivers table: keys, P, baseline, one per family, leading driver."""
+    return [
+        *keys,
+        Col("probability", "P", "pct"),
+        Col("baseline_probability", "base", "pct"),
+        *(Col(f, short(f), "pts") for f in families),
+        Col("lead", "lead", optional=True),
+    ]
+
+
+def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with display columns: ``X`` (threshold), ``H`` (horizon), ``lead``."""
+    out = frame.copy()
+    if "threshold" in out:
+        out["X"] = [pct_label(x) for x in out["threshold"]]
+    out["H"] = [days_label(h) for h in out["horizon_days"]]
+    out["lead"] = [short(str(d)) for d in out["leading_driver"]]
+    return out
+
+
+def grid_table(part: pd.DataFrame, title: str) -> None:
+    """P(drawdown) of one (symbol, as-of) as a threshold x horizon grid."""
+    grid = part.pivot_table(index="threshold", columns="horizon_days", values="probability")
+    table = grid.reset_index()
+    table["drawdown"] = [f">= {pct_label(x)}" for x in grid.index]
+    cols = [Col("drawdown", keep=True)]
+    for h in grid.columns:
+        table[days_label(h)] = grid[h].to_numpy()
+        cols.append(Col(days_label(h), kind="pct"))
+    show_table(table, cols, title)
+
+
+def heading(text: str) -> None:
+    """A bold line above the tables of one symbol and as-of time."""
+    console.print(Text(text, style="bold"))
+
+
+def _time_kind(values: pd.Series) -> str:
+    return "day" if all(t.hour == 0 and t.minute == 0 for t in values) else "time"
+
+
+def stale_note(frame: pd.DataFrame) -> None:
+    stale = sorted({n for v in frame["stale_features"] for n in str(v).split(",") if n})
+    if stale:
+        warn(f"stale inputs (older than their TTL, treated as missing): {', '.join(stale)}")
+
+
+def _rows_note(frame: pd.DataFrame, shown: int) -> None:
+    if len(frame) > shown:
+        note(
+            f"... {len(frame) - shown:,} more rows; all of them with --out FILE or "
+            "--format json|csv"
+        )
+
+
+def load_forecaster(*, drawdown: bool, support: bool, alias: str) -> Forecaster:
+    """The registered models under ``alias``, after checking a registry exists."""
+    from downside import api
+
+    settings = load_settings()
+    require_registry(settings)
+    return api.Forecaster.load(
+        **({} if drawdown else {"drawdown_uri": None}),
+        **({} if support else {"support_uri": None}),
+        alias=alias,
+        settings=settings,
+    )
+
+
+SymbolsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--symbols", help="Comma-separated symbols, e.g. BTC,ETH (required).", show_default=False
+    ),
+]
+SymbolAlias = Annotated[
+    str | None, typer.Option("--symbol", hidden=True, help="Same as --symbols.")
+]
+
+
+def symbols_of(
+    given: str | None, alias: str | None, option: str = "--symbols", alias_name: str = "--symbol"
+) -> list[str]:
+    """The symbols of ``option`` or of its hidden alias.
+
+    Raises:
+        CliInputError: neither or both given, or not a list of symbols.
+    """
+    if given is not None and alias is not None:
+        raise CliInputError(option, f"pass {option} once ({alias_name} is the same option)")
+    text = given if given is not None else alias
+    if text is None:
+        raise CliInputError(option, "expected comma-separated symbols such as BTC,ETH")
+    return _params.symbols(option, text)
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write every row to a .parquet or .csv file instead."),
+]
+AllowStaleOption = Annotated[
+    bool, typer.Option("--allow-stale", help="Answer with stale inputs treated as missing.")
+]
+AliasOption = Annotated[str, typer.Option(help="Registry alias of the model.")]
+
+
+@predict_app.command("drawdown")
+@handle_errors
+def predict_drawdown(
+    symbols: SymbolsOption = None,
+    asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
+    asof_from: Annotated[
+        str | None, typer.Option(help="Batch: first as-of date (UTC), one per day.")
+    ] = None,
+    asof_to: Annotated[str | None, typer.Option(help="Batch: last as-of date (UTC).")] = None,
+    thresholds: Annotated[
+        str | None, typer.Option(help="Drawdowns in percent, e.g. 5,10,20 (default: trained).")
+    ] = None,
+    horizons: Annotated[
+        str | None, typer.Option(help="Horizons in days, e.g. 1,7,30 (default: trained).")
+    ] = None,
+    out: OutOption = None,
+    force: ForceOption = False,
+    allow_stale: AllowStaleOption = False,
+    alias: AliasOption = "champion",
+    fmt: FormatOption = Format.table,
+    symbol: SymbolAlias = None,
+) -> None:
+    """P(drawdown >= X% within H days), with the baseline and the driver contributions."""
+    names = symbols_of(symbols, symbol)
+    when: object = _params.maybe_when("--asof", asof)
+    if asof_from is not None or asof_to is not None:
+        if asof is not None:
+            raise CliInputError("--asof", "use --asof, or --asof-from with --asof-to")
+        if asof_from is None:
+            raise CliInputError("--asof-from", "expected with --asof-to (a batch)")
+        if asof_to is None:
+            raise CliInputError("--asof-to", "expected with --asof-from (a batch)")
+        import pandas as pd
+
+        first = _params.when("--asof-from", asof_from)
+        last = _params.when("--asof-to", asof_to)
+        if last < first:
+            raise CliInputError(
+                "--asof-to", f"expected a time at or after --asof-from {asof_from}, got {asof_to}"
+            )
+        when = pd.date_range(first, last, freq="D")
+    fractions = _params.percents("--thresholds", thresholds) if thresholds is not None else None
+    days = _params.numbers("--horizons", horizons, "days") if horizons is not None else None
+    if out is not None:
+        check_out_file("--out", out, force=force, suffixes=FRAME_SUFFIXES)
+    fc = load_forecaster(drawdown=True, support=False, alias=alias)
+    if fractions is not None and fc.drawdown is not None:
+        _params.check_percent_range("--thresholds", fractions, fc.drawdown.spec.frame.thresholds)
+    frame = fc.predict_drawdown(
+        names, asof=when, thresholds=fractions, horizons=days, allow_stale=allow_stale
+    )
+    stale_note(frame)
+    if out is not None:
+        write_frame(frame, out)
+        return
+    if emit(fmt, frame):
+        return
+    families = family_columns(frame)
+    shown = with_labels(frame)
+    keys = frame[["symbol", "asof"]].drop_duplicates()
+    if len(keys) <= MAX_SCREEN_KEYS:
+        for (name, at), part in shown.groupby(["symbol", "asof"], sort=True):
+            heading(f"{name} as of {at:%Y-%m-%d %H:%M} UTC")
+            grid_table(part, "P(drawdown within H days)")
+            show_table(
+                part.head(MAX_SCREEN_ROWS),
+                driver_cols(families, [Col("X", keep=True), Col("H", keep=True)]),
+                "drivers (probability points)",
+                caption=legend(families),
+            )
+        _rows_note(frame, min(len(frame), MAX_SCREEN_ROWS * len(keys)))
+        return
+    top = shown.head(MAX_SCREEN_ROWS)
+    keys_cols = [
+        Col("asof", "as of", _time_kind(frame["asof"]), keep=True),
+        Col("symbol", keep=True),
+        Col("X", keep=True),
+        Col("H", keep=True),
+    ]
+    show_table(top, driver_cols(families, keys_cols), "P(drawdown)", caption=legend(families))
+    _rows_note(frame, len(top))
+
+
+@predict_app.command("support")
+@handle_errors
+def predict_support(
+    symbols: SymbolsOption = None,
+    levels: Annotated[
+        str | None, typer.Option(help="Price levels, e.g. 85000,80000; default detected.")
+    ] = None,
+    horizons: Annotated[
+        str | None, typer.Option(help="Horizons in days, e.g. 7,14 (default: trained).")
+    ] = None,
+    asof: Annotated[str | None, typer.Option(help="As-of time (UTC); default latest.")] = None,
+    out: OutOption = None,
+    force: ForceOption = False,
+    allow_stale: AllowStaleOption = False,
+    alias: AliasOption = "champion",
+    fmt: FormatOption = Format.table,
+    symbol: SymbolAlias = None,
+) -> None:
+    """P(a support level breaks within H days): a daily close below it."""
+    names = symbols_of(symbols, symbol)
+    prices = _params.numbers("--levels", levels, "prices") if levels is not None else None
+    days = _params.numbers("--horizons", horizons, "days") if horizons is not None else None
+    when = _params.maybe_when("--asof", asof)
+    if out is not None:
+        check_out_file("--out", out, force=force, suffixes=FRAME_SUFFIXES)
+    import pandas as pd
+
+    fc = load_forecaster(drawdown=False, support=True, alias=alias)
+    frame = pd.concat(
+        [
+            fc.predict_support_break(
+                name, levels=prices, horizons=days, asof=when, allow_stale=allow_stale
+            )
+            for name in names
+        ],
+        ignore_index=True,
+    )
+    stale_note(frame)
+    if out is not None:
+        write_frame(frame, out)
+        return
+    if emit(fmt, frame):
+        return
+    families = family_columns(frame)
+    for (name, at), part in with_labels(frame).groupby(["symbol", "asof"], sort=True):
+        price = part["ref_close"].iloc[0]
+        heading(f"{name} as of {at:%Y-%m-%d %H:%M} UTC, last close {price:,.2f}")
+        grid = part.pivot_table(index="level", columns="horizon_days", values="probability")
+        grid = grid.sort_index(ascending=False)
+        types = part.drop_duplicates("level").set_index("level")["level_type"]
+        table = pd.DataFrame(
+            {
+                "level": grid.index,
+                "type": [str(types[v]) for v in grid.index],
+                "below": [1 - v / price for v in grid.index],
+            }
+        )
+        cols = [
+            Col("level", kind="price", keep=True),
+            Col("type", optional=True),
+            Col("below", kind="pct"),
+        ]
+        for h in grid.columns:
+            table[days_label(h)] = grid[h].to_numpy()
+            cols.append(Col(days_label(h), kind="pct"))
+        show_table(
+            table,
+            cols,
+            "P(close below the level within H days)",
+            caption="below: distance below the last close",
+        )
+        show_table(
+            part.head(MAX_SCREEN_ROWS),
+            driver_cols(
+                families,
+                [
+                    Col("level", kind="price", keep=True),
+                    Col("level_type", "type", optional=True),
+                    Col("H", keep=True),
+                ],
+            ),
+            "drivers (probability points)",
+            caption=legend(families),
+        )
+        _rows_note(part, min(len(part), MAX_SCREEN_ROWS))
