@@ -71,7 +71,7 @@ def test_two_workers_fill_one_study_exactly(
     experiment = client.get_experiment_by_name(f"downside-{name}")
     assert experiment is not None
     parents = client.search_runs(
-        [experiment.experiment_id], filter_string=f"attributes.run_name = 'tune-{name}'"
+        [experiment.experiment_id], filter_string=f"attributes.run_name LIKE 'tune {name}:%'"
     )
     assert len(parents) == 1
     parent = parents[0]
