@@ -42,12 +42,15 @@ from downside.tracking import (
 )
 from downside.vocabulary import utc
 from downside.workflows import (
+    AblationResult,
     BacktestResult,
     FitResult,
     ModelInfo,
     RiskReport,
     fit_spec,
+    run_ablation,
     run_backtest,
+    write_ablation,
     write_backtest,
 )
 from downside.workflows import risk_report as run_risk_report
@@ -205,6 +208,41 @@ def backtest(
     )
     if out is not None:
         write_backtest(result, out, command=command)
+    return result
+
+
+def ablation(
+    spec: str | Path,
+    *,
+    start: str,
+    end: str,
+    out: Path | None = None,
+    n_boot: int = 1000,
+    settings: Settings | None = None,
+    command: str | None = None,
+    on_variant: Callable[[str], None] | None = None,
+) -> AblationResult:
+    """Leave-one-family-out and family-alone variants of a spec, scored out of sample
+    (see `downside ablation` and :func:`downside.workflows.run_ablation`); with ``out``,
+    writes ``ablation.md``, ``ablation.csv`` and the losses there.
+
+    Raises:
+        ModelSpecError: an invalid spec.
+        InvalidTimeError: ``start`` or ``end`` is not a time.
+        InsufficientHistoryError: no fold in the window.
+    """
+    s = _settings(settings)
+    result = run_ablation(
+        load_spec(spec, s.resolved_model_dir),
+        FeatureStore.from_settings(s),
+        start=start,
+        end=end,
+        n_boot=n_boot,
+        seed=s.seed,
+        on_variant=on_variant,
+    )
+    if out is not None:
+        write_ablation(result, out, command=command)
     return result
 
 

@@ -136,6 +136,31 @@ CASES = {
         says="--symbol: expected one symbol (one report per symbol), got BTC, ETH",
     ),
     "unknown-spec": case("train", "nosuch", says=("missing_spec", "known specs in", "drawdown")),
+    "ablation-bad-start": case(
+        "ablation",
+        "drawdown",
+        "--start",
+        "x",
+        "--end",
+        "2023-03-31",
+        "--out",
+        "{tmp}/ab",
+        says=f"--start: {DATE}, got 'x'",
+    ),
+    "ablation-end-before-start": case(
+        "ablation",
+        "drawdown",
+        "--start",
+        "2023-06-01",
+        "--end",
+        "2023-01-01",
+        "--out",
+        "{tmp}/ab",
+        says="--end: expected a day at or after --start",
+    ),
+    "ablation-unknown-spec": case(
+        "ablation", "nosuch", *WINDOW, "--out", "{tmp}/ab", says="no spec file at"
+    ),
     "backtest-unknown-spec": case(
         "backtest", "nosuch", *WINDOW, "--out", "{tmp}/bt", says="no spec file at"
     ),
@@ -299,5 +324,5 @@ def test_the_table_covers_every_command_with_enough_cases() -> None:
     commands = {" ".join(a for a in c.args[:2] if not a.startswith("-")) for c in CASES.values()}
     for command in ("predict drawdown", "predict support", "report", "backtest drawdown"):
         assert command in commands
-    for command in ("train", "tune", "update", "ingest", "features", "models"):
+    for command in ("train", "tune", "update", "ingest", "features", "models", "ablation"):
         assert any(c.split()[0] == command for c in commands), command

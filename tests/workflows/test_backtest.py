@@ -116,11 +116,60 @@ def test_report_files(result: BacktestResult, tmp_path: Path) -> None:
         assert len(data) > 5_000
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "## Verdict" in summary
+    for section in ("## Joint surface score", "## Murphy decomposition", "## Model confidence set"):
+        assert section in summary
+    assert {"joint.csv", "losses.parquet", "mcs.csv", "quarters.csv"} <= names
     assert "downside backtest ..." in summary
     assert "0 violations" in summary
     for h in ("1 d", "7 d", "14 d"):
         assert f"| {h} |" in summary
     assert len(pd.read_csv(tmp_path / "out" / "skill.csv")) == len(result.skill)
+
+
+def test_every_baseline_is_scored_and_the_best_has_the_lowest_joint_score(
+    result: BacktestResult,
+) -> None:
+    from downside.workflows._baselines import BASELINE_NAMES
+
+    assert set(BASELINE_NAMES) <= set(result.models)
+    overall = result.joint[result.joint["scope"] == "overall"].set_index("model")
+    baselines = overall.drop(index="model")
+    assert result.best_baseline == baselines["joint_score"].idxmin()
+    assert (overall["reference"] == result.best_baseline).all()
+    assert overall.loc[result.best_baseline, "skill"] == 0.0
+
+
+def test_joint_score_is_the_mean_brier_over_the_fine_threshold_grid(
+    result: BacktestResult,
+) -> None:
+    from downside.workflows._scoring import FINE_THRESHOLDS
+
+    losses = result.losses
+    assert (losses["n"] == len(FINE_THRESHOLDS)).all()
+    overall = result.joint[(result.joint["scope"] == "overall")].set_index("model")
+    for model in result.models:
+        assert overall.loc[model, "joint_score"] == pytest.approx(losses[model].mean())
+    row = result.joint_skill()
+    daily = losses.groupby("asof")[["model", result.best_baseline]].sum().sum()
+    assert row["skill"] == pytest.approx(1 - daily["model"] / daily[result.best_baseline])
+    assert row["skill_lower"] <= row["skill"] <= row["skill_upper"]
+
+
+def test_diagnostics_cover_every_model(result: BacktestResult) -> None:
+    d = result.decomposition.set_index("model")
+    np.testing.assert_allclose(
+        d["brier"], d["miscalibration"] - d["discrimination"] + d["uncertainty"], atol=1e-12
+    )
+    assert set(result.mcs["model"]) == set(result.models)
+    assert result.mcs["included"].any()
+    assert result.mcs.set_index("model").loc[result.best_baseline, "included"]
+    q = result.quarters
+    assert q["n"].sum() == len(result.predictions)
+    assert {"vol_regime", "period"} == set(result.regimes["scope"])
+    assert set(result.regimes.loc[result.regimes["scope"] == "period", "group"]) <= {
+        "calm",
+        "drawdown-heavy",
+    }
 
 
 def test_window_must_be_ordered(home: Path) -> None:

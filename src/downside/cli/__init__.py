@@ -15,6 +15,7 @@ from downside.cli import _features as _features
 from downside.cli import _store as _store
 from downside.cli import _train as _train
 from downside.cli import _backtest as _backtest
+from downside.cli import _ablation as _ablation
 from downside.cli import _models as _models
 from downside.cli import _predict as _predict
 from downside.cli import _report as _report

@@ -107,14 +107,16 @@ def backtest(
             on_fold=on_fold,
         )
         bar.finish("folds scored; report written")
-    best = result.overall_skill(result.best_baseline)
+    best = result.joint_skill()
     document = {
         "spec": result.spec.name,
         "start": result.start,
         "end": result.end,
         "out": str(out),
         "best_baseline": result.best_baseline,
-        "overall_vs_best": {k: best[k] for k in ("skill", "skill_lower", "skill_upper")},
+        "joint_skill_vs_best": {k: best[k] for k in ("skill", "skill_lower", "skill_upper")},
+        "joint": result.joint,
+        "early_warning": result.warning,
         "monotonicity_violations": result.monotonicity_violations,
         "skill": result.skill,
     }
@@ -130,9 +132,9 @@ def backtest(
         f"Brier skill vs baselines ({result.start:%Y-%m-%d} to {result.end:%Y-%m-%d})",
     )
     console.print(
-        f"overall vs best baseline {result.best_baseline}: {100 * best['skill']:+.1f}% "
-        f"[{100 * best['skill_lower']:+.1f}%, {100 * best['skill_upper']:+.1f}%]; "
-        f"report in {out}",
+        f"joint surface score vs best baseline {result.best_baseline}: "
+        f"{100 * best['skill']:+.1f}% [{100 * best['skill_lower']:+.1f}%, "
+        f"{100 * best['skill_upper']:+.1f}%]; report in {out}",
         markup=False,
         highlight=False,
     )

@@ -90,7 +90,9 @@ class FrameSpec:
     Attributes:
         target: ``drawdown`` (rows per threshold and horizon) or ``support`` (rows per
             level and horizon).
-        symbols: symbols of the default spine.
+        symbols: symbols of the default spine (the ones a backtest scores).
+        pool_symbols: further symbols whose rows train the model but are never scored
+            (pooled training: more assets, more rare events).
         freq: bar frequency of the as-of grid (daily).
         start: first as-of day of the default spine (None: as early as history allows).
         end: last as-of day of the default spine (None: the latest known).
@@ -107,6 +109,7 @@ class FrameSpec:
 
     target: Target
     symbols: tuple[str, ...] = ("BTC", "ETH")
+    pool_symbols: tuple[str, ...] = ()
     freq: Literal["1d"] = "1d"
     start: str | None = None
     end: str | None = None
@@ -518,6 +521,8 @@ def build_frame(
         SchemaError: an invalid spine.
     """
     syms = tuple(symbols) if symbols is not None else spec.symbols
+    if symbols is None and asof is None:
+        syms = (*syms, *[s for s in spec.pool_symbols if s not in syms])
     if isinstance(asof, pd.DataFrame):
         spine = asof
     elif asof is None:

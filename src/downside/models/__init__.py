@@ -40,6 +40,7 @@ from downside.models._fit import (
     folds,
     make_model,
     score_fold,
+    test_rows,
     walk_forward,
 )
 from downside.models._predictor import Predictor
@@ -141,5 +142,6 @@ __all__ = [
     "shapley_by_family",
     "study_name",
     "summarize",
+    "test_rows",
     "walk_forward",
 ]

@@ -288,7 +288,9 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     rule).
 
     Args:
-        vol: ``"ewma"`` uses ``sigma_daily``; ``"parkinson"`` uses ``sigma_parkinson``.
+        vol: ``"ewma"`` uses ``sigma_daily``; ``"parkinson"`` uses ``sigma_parkinson``;
+            ``"implied"`` uses ``sigma_implied`` (daily implied volatility), or
+            ``sigma_parkinson`` where it is missing.
         drift: drift of the log price per day (0: the martingale-like default).
         monitoring_dt_days: monitoring interval in days; None picks it by frame kind.
 
@@ -301,7 +303,7 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        vol: Literal["ewma", "parkinson"] = "ewma",
+        vol: Literal["ewma", "parkinson", "implied"] = "ewma",
         drift: float = 0.0,
         monitoring_dt_days: float | None = None,
     ) -> None:
@@ -324,13 +326,13 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ModelSpecError: an unknown ``vol`` or a negative ``monitoring_dt_days``.
         """
         problems = []
-        if self.vol not in ("ewma", "parkinson"):
+        if self.vol not in ("ewma", "parkinson", "implied"):
             problems.append(
                 Problem(
                     "GBMFirstPassage.vol",
                     "invalid_parameter",
                     1,
-                    f"expected 'ewma' or 'parkinson', received {self.vol!r}",
+                    f"expected 'ewma', 'parkinson' or 'implied', received {self.vol!r}",
                 )
             )
         if self.monitoring_dt_days is not None and not self.monitoring_dt_days >= 0:
@@ -360,11 +362,14 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise NotFittedError("GBMFirstPassage")
         kind = frame_kind(X)
         sigma_col = "sigma_daily" if self.vol == "ewma" else "sigma_parkinson"
-        needed = [sigma_col, "horizon_days"]
+        needed = [sigma_col, "horizon_days"] + (["sigma_implied"] if self.vol == "implied" else [])
         needed += ["threshold"] if kind == "drawdown" else ["level", "ref_close"]
         problems = _required(X, needed, f"GBMFirstPassage(vol={self.vol!r})")
         _raise_for_prediction("GBMFirstPassage", problems)
         sigma = X[sigma_col].to_numpy(dtype=np.float64, na_value=np.nan)
+        if self.vol == "implied":
+            implied = X["sigma_implied"].to_numpy(dtype=np.float64, na_value=np.nan)
+            sigma = np.where(np.isfinite(implied) & (implied > 0), implied, sigma)
         horizon = X["horizon_days"].to_numpy(dtype=np.float64, na_value=np.nan)
         checks = {sigma_col: sigma, "horizon_days": horizon}
         if kind == "drawdown":

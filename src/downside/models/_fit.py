@@ -70,6 +70,15 @@ def folds(
     return wf.split(labelled["asof"], labelled["label_end"])
 
 
+def test_rows(spec: ModelSpec, data: Frame, fold: Any) -> pd.DataFrame:
+    """The fold's labelled test rows of the scored symbols (rows of pooled symbols only
+    train)."""
+    test: pd.DataFrame = data.labelled.iloc[fold.test_idx]
+    if spec.frame.pool_symbols:
+        test = test[test["symbol"].isin(spec.frame.symbols)]
+    return test
+
+
 def score_fold(
     spec: ModelSpec,
     data: Frame,
@@ -82,7 +91,7 @@ def score_fold(
     """Fit on the fold's training rows, score its test rows out of sample."""
     labelled = data.labelled
     train = labelled.iloc[fold.train_idx]
-    test = labelled.iloc[fold.test_idx]
+    test = test_rows(spec, data, fold)
     cols = list(data.input_columns)
     model = make_model(spec, params)
     model.fit(

@@ -116,7 +116,10 @@ class Predictor:
 
     def used_features(self) -> tuple[str, ...]:
         """Feature-store columns the trees split on: the ones whose staleness matters."""
+        if self._runtime.used is None and self.model.booster_ is None:
+            self._runtime.used = ()
         if self._runtime.used is None:
+            assert self.model.booster_ is not None
             counts = self.model.booster_.feature_importance(importance_type="split")
             split = {n for n, c in zip(self.model.tree_features_, counts, strict=True) if c > 0}
             self._runtime.used = tuple(c for c in self.feature_columns if c in split)
@@ -133,6 +136,8 @@ class Predictor:
 
     def _explainer(self) -> GroupedTreeShap | None:
         runtime = self._runtime
+        if self.model.booster_ is None:
+            return None
         if runtime.explainer is None and runtime.explainer_error is None:
             groups = [self.groups.index(self._family(c)) for c in self.model.tree_features_]
             try:
@@ -295,10 +300,15 @@ class Predictor:
             contrib["bias"] = explainer.expected_value + base
             families = {g: g for g in self.groups}
         else:
-            # trees too deep to tabulate: LightGBM's own TreeSHAP, as model.contributions()
-            values = np.asarray(
-                model.booster_.predict(trees, pred_contrib=True, num_threads=model.n_jobs),
-                dtype=np.float64,
+            # no trees, or trees too deep to tabulate: LightGBM's own TreeSHAP, as
+            # model.contributions()
+            values = (
+                np.zeros((len(trees), len(model.tree_features_) + 1), dtype=np.float64)
+                if model.booster_ is None
+                else np.asarray(
+                    model.booster_.predict(trees, pred_contrib=True, num_threads=model.n_jobs),
+                    dtype=np.float64,
+                )
             )
             values[:, -1] += base
             contrib = pd.DataFrame(values, columns=[*model.tree_features_, "bias"])

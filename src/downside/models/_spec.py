@@ -19,7 +19,7 @@ from downside.errors import ModelSpecError, Problem
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"name", "target", "description"},
-    "data": {"symbols", "freq", "start", "end"},
+    "data": {"symbols", "pool", "freq", "start", "end"},
     "grid": {"thresholds", "horizons_days"},
     "support": {"rule", "buffer", "max_levels"},
     "features": {"families", "include", "exclude"},
@@ -196,6 +196,11 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
         )
     else:
         frame["symbols"] = tuple(s.upper() for s in symbols)
+    pool = d.get("pool", [])
+    if not isinstance(pool, list) or not all(isinstance(s, str) for s in pool):
+        _check(problems, source, text, "data", "pool", f"expected a list of symbols, got {pool!r}")
+    else:
+        frame["pool_symbols"] = tuple(s.upper() for s in pool)
     if d.get("freq", "1d") != "1d":
         _check(
             problems, source, text, "data", "freq", f"only '1d' is supported, got {d.get('freq')!r}"

@@ -63,7 +63,7 @@ from downside.models._calibration import (
     fit_logistic,
     select_calibrator,
 )
-from downside.models._volbase import EwmaFhs, combo_probability
+from downside.models._volbase import EwmaFhs, combo_probability, implied_gbm_probability
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -194,7 +194,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     (query columns that stay switched on in family explanations).
 
     Args:
-        n_estimators: boosting rounds.
+        n_estimators: boosting rounds; 0 keeps the base alone (no trees: the
+            probability is the calibrated base, every driver family contributes 0).
         learning_rate: shrinkage per round.
         num_leaves: leaves per tree.
         min_child_samples: minimum rows per leaf (stacked rows of one date are highly
@@ -213,13 +214,16 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             the volatility-only logistic fitted on the same rows; needs ``z_distance``
             and ``horizon_days`` among the inputs) or ``"combo"`` (trees boost from the
             volatility combination of :mod:`downside.models._volbase`; needs the frame's
-            ``z_distance, horizon_days, sigma_daily`` and volatility inputs).
+            ``z_distance, horizon_days, sigma_daily`` and volatility inputs) or
+            ``"parkinson"`` (trees boost from the GBM first passage with the Parkinson
+            range volatility: no fitted parameter).
         random_state: LightGBM seed (None: LightGBM's default seeds).
         n_jobs: LightGBM ``num_threads``.
         verbose: LightGBM verbosity (-1 silent).
 
     Attributes:
-        booster_: the fitted :class:`lightgbm.Booster` (loaded from its text format).
+        booster_: the fitted :class:`lightgbm.Booster` (loaded from its text format), or
+            None with ``n_estimators=0``.
         feature_names_: input columns in model order (also ``feature_names_in_``).
         categories_: levels of each categorical column.
         calibrator_: the monotone map from margin to probability.
@@ -240,7 +244,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Whether labels count intraday lows (drawdowns) rather than daily closes (support
     breaks); the combination base corrects its barrier accordingly."""
 
-    booster_: lgb.Booster
+    booster_: lgb.Booster | None
     feature_names_: list[str]
     feature_names_in_: npt.NDArray[np.object_]
     n_features_in_: int
@@ -269,7 +273,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "advanced",
         calibration: CalibrationMethod = "auto",
         calibration_fraction: float = 0.2,
-        base: Literal["none", "vol_logistic", "combo"] = "none",
+        base: Literal["none", "vol_logistic", "combo", "parkinson"] = "none",
         random_state: int | None = None,
         n_jobs: int = 1,
         verbose: int = -1,
@@ -296,7 +300,12 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _check_params(self) -> None:
         name = type(self).__name__
         checks: list[tuple[str, bool, str]] = [
-            ("n_estimators", self.n_estimators >= 1, ">= 1"),
+            ("n_estimators", self.n_estimators >= 0, ">= 0"),
+            (
+                "base",
+                self.n_estimators > 0 or self.base != "none",
+                "a base when n_estimators is 0",
+            ),
             ("learning_rate", self.learning_rate > 0, "> 0"),
             ("num_leaves", self.num_leaves >= 2, ">= 2"),
             ("min_child_samples", self.min_child_samples >= 1, ">= 1"),
@@ -318,8 +327,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ("calibration_fraction", 0 < self.calibration_fraction < 1, "in (0, 1)"),
             (
                 "base",
-                self.base in ("none", "vol_logistic", "combo"),
-                "'none', 'vol_logistic' or 'combo'",
+                self.base in ("none", "vol_logistic", "combo", "parkinson"),
+                "'none', 'vol_logistic', 'combo' or 'parkinson'",
             ),
             ("n_jobs", self.n_jobs >= 1, ">= 1"),
         ]
@@ -493,6 +502,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             NotFittedError: before ``fit``.
         """
         self._check_fitted()
+        if self.booster_ is None:
+            return np.zeros(len(matrix), dtype=np.float64)
         raw = self.booster_.predict(
             self.tree_matrix(matrix), raw_score=True, num_threads=self.n_jobs
         )
@@ -534,6 +545,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return) pairs of the rows (one per symbol and day, whatever the grid)."""
         if self.base == "none":
             return np.zeros(3, dtype=np.float64)
+        if self.base == "parkinson":
+            return np.zeros(3, dtype=np.float64)
         if self.base == "combo":
             column = list(names)
             residual = matrix[:, column.index("std_ret_1d")]
@@ -562,7 +575,19 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 matrix[:, column.index("sigma_implied")],
                 lows=self.low_monitored,
             )
-            clipped = np.clip(p, 1e-9, 1.0 - 1e-9)
+            clipped = np.clip(p, 1e-12, 1.0 - 1e-12)
+            return np.asarray(np.log(clipped / (1.0 - clipped)), dtype=np.float64)
+        if self.base == "parkinson":
+            column = list(names)
+            z, h, s = (
+                matrix[:, column.index(c)] for c in ("z_distance", "horizon_days", "sigma_daily")
+            )
+            b = z * s * np.sqrt(h)
+            sigma = matrix[:, column.index("sigma_parkinson")]
+            p = implied_gbm_probability(
+                b, np.full(len(b), np.nan), sigma, h, 0.0 if self.low_monitored else 1.0
+            )
+            clipped = np.clip(p, 1e-12, 1.0 - 1e-12)
             return np.asarray(np.log(clipped / (1.0 - clipped)), dtype=np.float64)
         if not base.any():
             return np.zeros(len(matrix), dtype=np.float64)
@@ -721,17 +746,22 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
             )
             all_callbacks.append(lgb.record_evaluation(evals))
-        booster = lgb.train(
-            params,
-            train_set,
-            num_boost_round=self.n_estimators,
-            valid_sets=valid_sets,
-            valid_names=[VALID_NAME] * len(valid_sets),
-            callbacks=all_callbacks,
-        )
-        n_iter = (
-            booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
-        )
+        booster: lgb.Booster | None = None
+        n_iter = 0
+        if self.n_estimators > 0:
+            booster = lgb.train(
+                params,
+                train_set,
+                num_boost_round=self.n_estimators,
+                valid_sets=valid_sets,
+                valid_names=[VALID_NAME] * len(valid_sets),
+                callbacks=all_callbacks,
+            )
+            n_iter = (
+                booster.best_iteration
+                if booster.best_iteration > 0
+                else booster.current_iteration()
+            )
         calibrator, report = self._fit_calibrator(
             matrix, labels, t, end, params, names, tree_idx, cat_idx, n_iter
         )
@@ -739,7 +769,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
         self.categories_ = categories
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=n_iter))
+        self.booster_ = (
+            None
+            if booster is None
+            else lgb.Booster(model_str=booster.model_to_string(num_iteration=n_iter))
+        )
         self.n_iter_ = int(n_iter)
         self.calibrator_ = calibrator
         self.calibration_report_ = report
@@ -808,11 +842,15 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             categorical_feature=cat_idx,
             params={"verbose": self.verbose},
         )
-        cal_booster = lgb.train(dict(params), cal_set, num_boost_round=n_iter)
-        margin = np.asarray(
-            cal_booster.predict(matrix[held][:, tree_idx], raw_score=True, num_threads=self.n_jobs),
-            dtype=np.float64,
-        ) + self._base_margin(matrix[held], names, cal_base)
+        margin = self._base_margin(matrix[held], names, cal_base)
+        if n_iter > 0:
+            cal_booster = lgb.train(dict(params), cal_set, num_boost_round=n_iter)
+            margin = margin + np.asarray(
+                cal_booster.predict(
+                    matrix[held][:, tree_idx], raw_score=True, num_threads=self.n_jobs
+                ),
+                dtype=np.float64,
+            )
         calibrator, report = select_calibrator(
             margin,
             labels[held],
@@ -870,12 +908,15 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             PredictionInputError: as :meth:`predict_raw`.
         """
         matrix = self.to_matrix(X)
-        values = np.asarray(
-            self.booster_.predict(
-                self.tree_matrix(matrix), pred_contrib=True, num_threads=self.n_jobs
-            ),
-            dtype=np.float64,
-        )
+        if self.booster_ is None:
+            values = np.zeros((len(matrix), len(self.tree_features_) + 1), dtype=np.float64)
+        else:
+            values = np.asarray(
+                self.booster_.predict(
+                    self.tree_matrix(matrix), pred_contrib=True, num_threads=self.n_jobs
+                ),
+                dtype=np.float64,
+            )
         values[:, -1] += self.base_margin(matrix)
         return pd.DataFrame(values, columns=[*self.tree_features_, "bias"], index=X.index)
 
@@ -892,7 +933,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "format": STATE_FORMAT,
             "estimator": type(self).__name__,
             "params": self.get_params(),
-            "booster": self.booster_.model_to_string(),
+            "booster": None if self.booster_ is None else self.booster_.model_to_string(),
             "feature_names": list(self.feature_names_),
             "categories": {k: list(v) for k, v in self.categories_.items()},
             "calibrator": self.calibrator_.to_state(),
@@ -949,7 +990,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ModelInputError(problems)
         model = cls(**state["params"])
         names = [str(n) for n in state["feature_names"]]
-        model.booster_ = lgb.Booster(model_str=state["booster"])
+        model.booster_ = (
+            None if state["booster"] is None else lgb.Booster(model_str=state["booster"])
+        )
         model.feature_names_ = names
         model.feature_names_in_ = np.asarray(names, dtype=object)
         model.n_features_in_ = len(names)

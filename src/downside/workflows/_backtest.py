@@ -6,11 +6,18 @@ what was labelled before its test window and predicts the window. Nothing is tun
 the backtest period; the spec's fixed model parameters are used (tuned parameters come
 from a study whose folds overlap the backtest window, so using them would leak).
 
-Reported:
+Reported (see :mod:`downside.workflows._baselines` for the eight baselines and
+:mod:`downside.workflows._scoring` for the scores):
 
-- Brier skill of the model against each baseline, overall and per horizon, with a
-  circular block-bootstrap interval over time (blocks of whole as-of days, as long as
-  the horizon, so overlapping label windows stay together);
+- the joint surface score (mean Brier over thresholds of 1% to 50%) of the model and
+  every baseline, overall and per horizon, and the model's skill against the best
+  baseline (the one with the lowest joint score) and against each baseline, with
+  circular block-bootstrap intervals over days (blocks as long as the horizon, so
+  overlapping label windows stay together);
+- the Murphy decomposition, the model confidence set, calibration per quarter, scores
+  per volatility tercile and drawdown-heavy/calm period, and the early warning before
+  every drawdown of 15% or more;
+- Brier skill on the spec's own grid against each baseline, overall and per horizon;
 - Brier, log loss and ECE per threshold (or level type), horizon, symbol and
   volatility regime for the model and every baseline;
 - reliability tables of every model on all out-of-sample rows;
@@ -20,16 +27,18 @@ Reported:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from downside.datasets import Frame, build_frame
-from downside.errors import EmptyStoreError, PredictionInputError
+from downside.datasets import Fold, Frame, build_frame, daily_prices
+from downside.errors import EmptyStoreError, InsufficientHistoryError, PredictionInputError
 from downside.evaluation import (
     block_bootstrap_ci,
     breakdown,
@@ -42,8 +51,22 @@ from downside.evaluation import (
     write_backtest_report,
 )
 from downside.features import FeatureStore
-from downside.models import FoldScore, ModelSpec, walk_forward
+from downside.models import FoldScore, ModelSpec, folds, score_fold, test_rows
 from downside.vocabulary import utc_day
+from downside.workflows._baselines import FoldBaselines, VolatilityHistory
+from downside.workflows._scoring import (
+    FINE_THRESHOLDS,
+    best_reference,
+    calibration_by_quarter,
+    decomposition_table,
+    drawdown_episodes,
+    early_warning,
+    joint_losses,
+    joint_table,
+    model_confidence_set,
+    regime_table,
+    skill_interval,
+)
 
 MODEL = "model"
 """Name of the spec's model in the backtest tables (baselines keep their own names)."""
@@ -76,18 +99,29 @@ class BacktestResult:
         spec: the spec as backtested (symbols overridden if asked).
         start: first day of the out-of-sample window.
         end: last day of the out-of-sample window.
-        predictions: one row per out-of-sample forecast: keys, ``label``, ``fold``,
-            ``p_model`` and ``p_<baseline>``.
-        skill: Brier skill of the model against each baseline (:data:`SKILL_COLUMNS`),
-            ``scope`` ``overall`` or ``horizon``.
+        predictions: one row per out-of-sample forecast on the spec's grid: keys,
+            ``label``, ``fold``, ``p_model`` and ``p_<baseline>``.
+        skill: Brier skill of the model against each baseline on the spec's grid
+            (:data:`SKILL_COLUMNS`), ``scope`` ``overall`` or ``horizon``.
         metrics: scores of every model per group (``scope`` names the grouping).
         folds: one row per fold: window, training and test rows, Brier of every model.
         reliability: model name to its reliability table on all out-of-sample rows.
         monotonicity_violations: violating neighbour pairs on the dense grid (drawdown
             specs), or None for support specs.
         grid_points: predictions checked for monotonicity.
-        best_baseline: the baseline with the lowest overall Brier.
+        best_baseline: the baseline with the lowest joint score.
         level: coverage of the bootstrap intervals.
+        losses: joint surface losses per (symbol, asof, horizon) of every model (the
+            fine threshold grid for drawdowns, the levels for supports).
+        joint: joint score of every model, overall and per horizon, and its skill
+            against the best baseline with the interval.
+        joint_vs: overall joint skill of the model against every baseline.
+        decomposition: Murphy decomposition of every model.
+        mcs: the model confidence set of the daily joint losses.
+        quarters: realized event rate and mean forecasts per quarter.
+        regimes: joint scores per volatility tercile and drawdown-heavy/calm period.
+        episodes: drawdowns of 15% or more and the forecasts before them (drawdowns).
+        warning: lift of the model over the best baseline before those drawdowns.
     """
 
     spec: ModelSpec
@@ -102,6 +136,15 @@ class BacktestResult:
     grid_points: int
     best_baseline: str
     level: float
+    losses: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    joint: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    joint_vs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    decomposition: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    mcs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    quarters: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    regimes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    episodes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    warning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -109,13 +152,85 @@ class BacktestResult:
         return [MODEL, *[c[2:] for c in self.predictions.columns if _is_baseline(c)]]
 
     def overall_skill(self, baseline: str) -> pd.Series:
-        """The overall skill row against ``baseline``."""
+        """The overall skill row against ``baseline`` (spec grid, Brier)."""
         rows = self.skill[(self.skill["scope"] == "overall") & (self.skill["baseline"] == baseline)]
+        return rows.iloc[0]
+
+    def joint_skill(self) -> pd.Series:
+        """The model's overall joint-score skill row against the best baseline."""
+        rows = self.joint[(self.joint["scope"] == "overall") & (self.joint["model"] == MODEL)]
         return rows.iloc[0]
 
 
 def _is_baseline(column: str) -> bool:
     return column.startswith("p_") and column != "p_model"
+
+
+@dataclass
+class _FoldRun:
+    """One fold's model and out-of-sample rows (spec grid and, for drawdowns, the fine
+    threshold grid of the joint score)."""
+
+    score: FoldScore
+    coarse: pd.DataFrame
+    fine: pd.DataFrame | None
+
+
+def _fine_keys(test: pd.DataFrame) -> pd.DataFrame:
+    return test[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
+
+
+def _run_fold(
+    spec: ModelSpec,
+    feature_store: FeatureStore,
+    data: Frame,
+    fold: Fold,
+    params: Mapping[str, Any] | None,
+    history: VolatilityHistory | None,
+    fine_all: pd.DataFrame | None,
+) -> _FoldRun:
+    """Fit the model (and, with a ``history``, every baseline) on the fold's training
+    rows and predict its test rows."""
+    score = score_fold(spec, data, fold, params, keep_model=True)
+    labelled = data.labelled
+    test = test_rows(spec, data, fold)
+    coarse = score.predictions
+    baselines = None
+    if history is not None:
+        baselines = FoldBaselines(spec, history).fit(
+            labelled.iloc[fold.train_idx], pd.Timestamp(fold.test_start)
+        )
+        predicted = baselines.predict(test)
+        for name, p in predicted.items():
+            coarse[f"p_{name}"] = _fallback(name, p, predicted)
+    fine = None
+    if fine_all is not None:
+        keys = _fine_keys(test)
+        rows = build_frame(
+            spec.frame,
+            feature_store,
+            asof=keys,
+            thresholds=FINE_THRESHOLDS,
+            features=data.feature_columns,
+        ).labelled
+        assert score.model is not None
+        fine = rows[["symbol", "asof", "threshold", "horizon_days", "label", "sigma_daily"]].copy()
+        fine["p_model"] = score.model.predict_proba(rows[list(data.input_columns)])[:, 1]
+        if baselines is not None:
+            before = fine_all[fine_all["label_end"] < fold.test_start]
+            baselines.fit_fine_climatology(before)
+            predicted = baselines.predict(rows, fine=True)
+            for name, p in predicted.items():
+                fine[f"p_{name}"] = _fallback(name, p, predicted)
+    return _FoldRun(score, coarse, fine)
+
+
+def _fallback(name: str, p: npt.NDArray[np.float64], all_: Mapping[str, Any]) -> Any:
+    """Rows a time-series baseline cannot forecast (no fit for the symbol) take the
+    Parkinson GBM's probability."""
+    if np.isnan(p).any() and "gbm_parkinson" in all_:
+        return np.where(np.isnan(p), all_["gbm_parkinson"], p)
+    return p
 
 
 def run_backtest(
@@ -132,7 +247,7 @@ def run_backtest(
     dense_rows: int = 40,
     on_fold: Callable[[FoldScore], None] | None = None,
 ) -> BacktestResult:
-    """Score the spec's model and the baselines out of sample over ``[start, end]``.
+    """Score the spec's model and every baseline out of sample over ``[start, end]``.
 
     Args:
         spec: the model spec (target, grid, features, walk-forward settings).
@@ -149,7 +264,8 @@ def run_backtest(
         on_fold: sees each fold's scores as they arrive (progress).
 
     Returns:
-        The predictions, skill table, metrics, fold table and reliability tables.
+        The predictions, skill tables (spec grid and joint surface score), metrics,
+        decomposition, model confidence set, regimes and early warning.
 
     Raises:
         PredictionInputError: ``end`` before ``start``.
@@ -169,17 +285,20 @@ def run_backtest(
         frame = replace(spec.frame, symbols=tuple(s.strip().upper() for s in symbols))
         spec = replace(spec, frame=frame)
     data = build_frame(spec.frame, feature_store)
-    scores = walk_forward(
-        spec,
-        data,
-        params,
-        start=f"{lo:%Y-%m-%d}",
-        end=f"{hi + pd.Timedelta(days=1):%Y-%m-%d}",
-        baselines=True,
-        keep_models=spec.target == "drawdown",
-        on_fold=on_fold,
-    )
-    predictions = pd.concat([s.predictions for s in scores], ignore_index=True)
+    fold_list = _window_folds(spec, data, lo, hi)
+    history = VolatilityHistory.of(feature_store)
+    fine_all = None
+    if spec.target == "drawdown":
+        fine_all = build_frame(
+            spec.frame, feature_store, thresholds=FINE_THRESHOLDS, features=[]
+        ).labelled
+    runs = []
+    for fold in fold_list:
+        run = _run_fold(spec, feature_store, data, fold, params, history, fine_all)
+        runs.append(run)
+        if on_fold is not None:
+            on_fold(run.score)
+    predictions = pd.concat([r.coarse for r in runs], ignore_index=True)
     predictions = predictions.sort_values(["asof", "symbol"], kind="stable").reset_index(drop=True)
     if predictions.empty:
         raise EmptyStoreError(
@@ -190,11 +309,32 @@ def run_backtest(
     renamed = predictions.rename(columns={c: c[2:] for c in p_cols})
     names = [c[2:] for c in p_cols]
     baselines = names[1:]
-    overall = {n: brier_score(renamed[n].to_numpy(), renamed["label"].to_numpy()) for n in names}
-    best = min(baselines, key=lambda n: overall[n])
+    scored = (
+        pd.concat([r.fine for r in runs if r.fine is not None], ignore_index=True)
+        if fine_all is not None
+        else predictions
+    ).rename(columns={c: c[2:] for c in p_cols})
+    losses = joint_losses(scored, names)
+    best = best_reference(losses, baselines)
+    scores = [r.score for r in runs]
     violations, points = (None, 0)
     if spec.target == "drawdown":
         violations, points = _monotonicity(scores, data, dense_rows)
+    quarters = calibration_by_quarter(renamed, names)
+    heavy = set(quarters.loc[quarters["heavy"], "quarter"])
+    sigma = losses[["symbol", "asof"]].merge(
+        renamed[["symbol", "asof", "sigma_daily"]].drop_duplicates(["symbol", "asof"]),
+        on=["symbol", "asof"],
+        how="left",
+    )["sigma_daily"]
+    episodes: pd.DataFrame = pd.DataFrame()
+    warning: dict[str, Any] = {}
+    if spec.target == "drawdown":
+        found = drawdown_episodes(daily_prices(feature_store), lo, hi)
+        found = found[found["symbol"].isin(spec.frame.symbols)]
+        episodes, warning = early_warning(
+            renamed, found, MODEL, best, n_boot=n_boot, level=level, seed=seed
+        )
     return BacktestResult(
         spec=spec,
         start=lo,
@@ -202,7 +342,7 @@ def run_backtest(
         predictions=predictions,
         skill=_skill_table(renamed, baselines, n_boot=n_boot, level=level, seed=seed),
         metrics=_metrics_table(renamed, names, spec, best),
-        folds=_fold_table(scores, names),
+        folds=_fold_table(scores, names, [r.coarse for r in runs]),
         reliability={
             n: reliability_table(renamed[n].to_numpy(), renamed["label"].to_numpy()) for n in names
         },
@@ -210,7 +350,48 @@ def run_backtest(
         grid_points=points,
         best_baseline=best,
         level=level,
+        losses=losses,
+        joint=joint_table(losses, names, best, n_boot=n_boot, level=level, seed=seed),
+        joint_vs=_joint_vs(losses, baselines, n_boot=n_boot, level=level, seed=seed),
+        decomposition=decomposition_table(scored, names),
+        mcs=model_confidence_set(losses, names, n_boot=n_boot, seed=seed),
+        quarters=quarters,
+        regimes=regime_table(losses, names, heavy, sigma),
+        episodes=episodes,
+        warning=warning,
     )
+
+
+def _window_folds(spec: ModelSpec, data: Frame, lo: pd.Timestamp, hi: pd.Timestamp) -> list[Fold]:
+    """The walk-forward folds whose test windows lie in ``[lo, hi]``.
+
+    Raises:
+        InsufficientHistoryError: there is none.
+    """
+    found = list(
+        folds(spec, data, start=f"{lo:%Y-%m-%d}", end=f"{hi + pd.Timedelta(days=1):%Y-%m-%d}")
+    )
+    if not found:
+        raise InsufficientHistoryError(
+            f"no walk-forward folds for spec {spec.name!r} between {lo:%Y-%m-%d} and "
+            f"{hi:%Y-%m-%d}: the labelled history is shorter than min_train_days="
+            f"{spec.min_train_days} + test_days={spec.test_days}; ingest more history or "
+            "lower walk_forward.min_train_days"
+        )
+    return found
+
+
+def _joint_vs(
+    losses: pd.DataFrame, baselines: Sequence[str], *, n_boot: int, level: float, seed: int
+) -> pd.DataFrame:
+    horizon = int(losses["horizon_days"].max())
+    rows = []
+    for b in baselines:
+        est, lo, hi = skill_interval(
+            losses, MODEL, b, block_days=horizon, n_boot=n_boot, level=level, seed=seed
+        )
+        rows.append({"baseline": b, "skill": est, "skill_lower": lo, "skill_upper": hi})
+    return pd.DataFrame.from_records(rows)
 
 
 def _skill_rows(
@@ -305,10 +486,11 @@ def _metrics_table(
     return metrics[lead + [c for c in metrics.columns if c not in lead]]
 
 
-def _fold_table(scores: Sequence[FoldScore], names: Sequence[str]) -> pd.DataFrame:
+def _fold_table(
+    scores: Sequence[FoldScore], names: Sequence[str], predictions: Sequence[pd.DataFrame]
+) -> pd.DataFrame:
     rows = []
-    for s in scores:
-        pred = s.predictions
+    for s, pred in zip(scores, predictions, strict=True):
         y = pred["label"].to_numpy()
         row: dict[str, Any] = {
             "fold": s.index,
@@ -365,9 +547,159 @@ def _interval(row: pd.Series) -> str:
     return f"{_pct(row['skill'])} [{_pct(row['skill_lower'])}, {_pct(row['skill_upper'])}]"
 
 
+def _verdict(result: BacktestResult) -> str:
+    """One sentence on the model against the best baseline's joint score."""
+    row = result.joint_skill()
+    text = f"{_pct(row['skill'])} [{_pct(row['skill_lower'])}, {_pct(row['skill_upper'])}]"
+    best = result.best_baseline
+    if row["skill_lower"] > 0:
+        return (
+            f"The model beats the best baseline ({best}): joint skill {text}, the whole "
+            "interval above zero."
+        )
+    if row["skill"] > 0:
+        return (
+            f"The model is ahead of the best baseline ({best}), joint skill {text}, but the "
+            "interval includes zero: not a reliable win."
+        )
+    return f"The model does NOT beat the best baseline ({best}): joint skill {text}."
+
+
+def _joint_section(result: BacktestResult) -> list[str]:
+    joint, best = result.joint, result.best_baseline
+    overall = joint[joint["scope"] == "overall"].set_index("model")
+    vs = result.joint_vs.set_index("baseline")
+    grid = (
+        "thresholds 1% to 50% in steps of one point"
+        if result.spec.target == "drawdown"
+        else "the detected support levels"
+    )
+    lines = [
+        "## Joint surface score",
+        "",
+        f"Mean Brier score over {grid}, per (symbol, as-of, horizon), averaged (lower is "
+        "better; for drawdowns it approximates the CRPS of the running minimum). Skill is "
+        f"`1 - S_model / S_reference` with {result.level:.0%} intervals. Best baseline: "
+        f"**{best}**.",
+        "",
+        "| forecast | joint score | skill of the model against it "
+        "| skill against the best baseline |",
+        "|---|---|---|---|",
+    ]
+    for name in overall.index:
+        row = overall.loc[name]
+        against = "" if name == MODEL else _interval(vs.loc[name]) if name in vs.index else ""
+        lines.append(f"| {name} | {row['joint_score']:.5f} | {against} | {_interval(row)} |")
+    per_h = joint[(joint["scope"] == "horizon") & (joint["model"] == MODEL)]
+    lines += ["", "The model per horizon, against the best baseline:", ""]
+    lines += ["| horizon | joint score | skill |", "|---|---|---|"]
+    for h in per_h.to_dict("records"):
+        lines.append(
+            f"| {h['horizon_days']:g} d | {h['joint_score']:.5f} | "
+            f"{_pct(h['skill'])} [{_pct(h['skill_lower'])}, {_pct(h['skill_upper'])}] |"
+        )
+    lines += ["", "## Verdict", "", _verdict(result), ""]
+    return lines
+
+
+def _diagnostics_section(result: BacktestResult) -> list[str]:
+    lines = [
+        "## Murphy decomposition",
+        "",
+        "Brier = miscalibration - discrimination + uncertainty (CORP: isotonic "
+        "recalibration), on the rows of the joint score.",
+        "",
+        "| forecast | Brier | miscalibration | discrimination | uncertainty |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result.decomposition.itertuples(index=False):
+        lines.append(
+            f"| {r.model} | {r.brier:.5f} | {r.miscalibration:.5f} | "
+            f"{r.discrimination:.5f} | {r.uncertainty:.5f} |"
+        )
+    included = result.mcs.loc[result.mcs["included"], "model"].tolist()
+    lines += [
+        "",
+        "## Model confidence set",
+        "",
+        "Hansen-Lunde-Nason model confidence set of the daily joint losses at 90% "
+        f"(`arch.bootstrap.MCS`, 30-day blocks): {', '.join(included)}.",
+        "",
+        "| forecast | MCS p-value |",
+        "|---|---|",
+    ]
+    lines += [f"| {r.model} | {r.pvalue:.3f} |" for r in result.mcs.itertuples(index=False)]
+    best = result.best_baseline
+    q = result.quarters
+    lines += [
+        "",
+        "## Calibration over time",
+        "",
+        "Per quarter: the realized event rate over all cells of the spec's grid, and the "
+        f"mean forecast of the model and of {best}. A quarter is drawdown-heavy when its "
+        "event rate is above the median quarter's.",
+        "",
+        f"| quarter | event rate | model | {best} | drawdown-heavy |",
+        "|---|---|---|---|---|",
+    ]
+    for values in q.to_dict("records"):
+        lines.append(
+            f"| {values['quarter']} | {values['event_rate']:.3f} | {values[MODEL]:.3f} | "
+            f"{values[best]:.3f} | {'yes' if values['heavy'] else ''} |"
+        )
+    track = float(np.corrcoef(q["event_rate"], q[MODEL])[0, 1]) if len(q) > 2 else float("nan")
+    track_best = float(np.corrcoef(q["event_rate"], q[best])[0, 1]) if len(q) > 2 else float("nan")
+    lines += [
+        "",
+        f"Correlation of the quarterly mean forecast with the realized rate: model "
+        f"{track:.2f}, {best} {track_best:.2f}.",
+        "",
+        "## Regimes",
+        "",
+        "Joint score per volatility tercile of the as-of time and per period:",
+        "",
+    ]
+    reg = result.regimes
+    models = [c for c in reg.columns if c not in ("scope", "group", "n")]
+    lines.append("| scope | group | n | " + " | ".join(models) + " |")
+    lines.append("|" + "---|" * (3 + len(models)))
+    for values in reg.to_dict("records"):
+        lines.append(
+            f"| {values['scope']} | {values['group']} | {values['n']:,} | "
+            + " | ".join(f"{values[m]:.5f}" for m in models)
+            + " |"
+        )
+    lines.append("")
+    return lines
+
+
+def _warning_section(result: BacktestResult) -> list[str]:
+    w = result.warning
+    if not w or "lift" not in w:
+        return []
+    return [
+        "## Early warning",
+        "",
+        f"{w['episodes']} drawdowns of 15% or more (a low at least 15% below a close of the "
+        "previous 14 days, one per sell-off) in the window. Over the as-of days that cover "
+        "each (the 14 days up to it), the mean P(drawdown >= 15% within 14 days) was "
+        f"{100 * w['mean_model']:.1f}% for the model and {100 * w['mean_reference']:.1f}% for "
+        f"{w['reference']}: lift {w['lift']:.2f} [{w['lift_lower']:.2f}, {w['lift_upper']:.2f}]"
+        " (bootstrap over episodes); the model was higher before "
+        f"{100 * w['share_model_higher']:.0f}% of them. Over every as-of day of the window "
+        "the same cell's mean forecasts are "
+        f"{100 * w['all_model']:.1f}% and {100 * w['all_reference']:.1f}% (ratio "
+        f"{w['all_model'] / w['all_reference']:.2f}): a lift above that ratio is warning "
+        "specific to sell-offs, not a higher level everywhere.",
+        "",
+    ]
+
+
 def summary_markdown(result: BacktestResult, *, command: str | None = None) -> str:
-    """The Markdown summary of a backtest: skill per horizon with intervals, the verdict
-    against the best baseline, calibration, monotonicity and the breakdowns."""
+    """The Markdown summary of a backtest: the joint surface score of the model and
+    every baseline, the verdict against the best baseline, the decomposition, model
+    confidence set, calibration over time, regimes, early warning, the spec-grid skill
+    per baseline, monotonicity and breakdowns."""
     spec, skill = result.spec, result.skill
     baselines = list(dict.fromkeys(skill["baseline"]))
     n_folds = len(result.folds)
@@ -378,19 +710,24 @@ def summary_markdown(result: BacktestResult, *, command: str | None = None) -> s
         f"- Symbols: {', '.join(spec.frame.symbols)}; out-of-sample as-of days "
         f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}; {n_folds} purged walk-forward "
         f"folds ({spec.scheme}, test windows of {spec.test_days} days, embargo "
-        f"{spec.embargo_days:g} day(s)); {len(preds):,} forecasts, event rate "
-        f"{preds['label'].mean():.3f}.",
-        "- Every fold trains only on labels known before its test window; the model uses the "
-        "spec's fixed parameters (nothing is tuned on this window).",
-        f"- Intervals: {result.level:.0%} circular block bootstrap over time (blocks of whole "
-        "days as long as the horizon).",
+        f"{spec.embargo_days:g} day(s)); {len(preds):,} forecasts on the spec's grid, event "
+        f"rate {preds['label'].mean():.3f}.",
+        "- Every fold trains the model and fits every baseline only on what was known before "
+        "its test window; the model uses the spec's fixed parameters (nothing is tuned on "
+        "this window).",
+        f"- Intervals: {result.level:.0%} circular block bootstrap over days (blocks as long "
+        "as the horizon).",
     ]
     if command:
         lines += [f"- Reproduce: `{command}`"]
+    lines += [""]
+    lines += _joint_section(result)
+    lines += _diagnostics_section(result)
+    lines += _warning_section(result)
     header = "| horizon | n | event rate | Brier model | " + " | ".join(
         f"skill vs {b}" for b in baselines
     )
-    lines += ["", "## Brier skill of the model against each baseline", "", header + " |"]
+    lines += ["## Brier skill on the spec's grid", "", header + " |"]
     lines += ["|" + "---|" * (4 + len(baselines))]
     for scope, rows in (
         ("horizon", skill[skill["scope"] == "horizon"]),
@@ -407,35 +744,6 @@ def summary_markdown(result: BacktestResult, *, command: str | None = None) -> s
             ]
             cells += [_interval(part[part["baseline"] == b].iloc[0]) for b in baselines]
             lines.append("| " + " | ".join(cells) + " |")
-    best = result.overall_skill(result.best_baseline)
-    lines += ["", "## Verdict", ""]
-    if best["skill_lower"] > 0:
-        verdict = (
-            f"The model beats the best baseline ({result.best_baseline}) overall: Brier skill "
-            f"{_interval(best)}, the whole interval above zero."
-        )
-    elif best["skill"] > 0:
-        verdict = (
-            f"The model is ahead of the best baseline ({result.best_baseline}) overall, "
-            f"skill {_interval(best)}, but the interval includes zero: not a reliable win."
-        )
-    else:
-        verdict = (
-            f"The model does NOT beat the best baseline ({result.best_baseline}) overall: "
-            f"Brier skill {_interval(best)}."
-        )
-    lines.append(verdict)
-    losing = skill[(skill["scope"] == "horizon") & (skill["skill"] <= 0)]
-    if not losing.empty:
-        lines.append("")
-        lines.append(
-            "Where it does not beat a baseline: "
-            + "; ".join(
-                f"{r.horizon_days:g} d vs {r.baseline} ({_pct(r.skill)})"
-                for r in losing.itertuples(index=False)
-            )
-            + "."
-        )
     overall = result.metrics[result.metrics["scope"] == "overall"]
     lines += [
         "",
@@ -469,16 +777,22 @@ def summary_markdown(result: BacktestResult, *, command: str | None = None) -> s
         for group, row in table.iterrows():
             lines.append(f"| {group} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
         lines.append("")
-    lines.append("Full tables: `metrics.csv`, `skill.csv`, `folds.csv`, `predictions.parquet`.")
+    lines.append(
+        "Full tables: `joint.csv`, `joint_vs.csv`, `losses.parquet`, `decomposition.csv`, "
+        "`mcs.csv`, `quarters.csv`, `regimes.csv`, `episodes.csv`, `warning.json`, "
+        "`metrics.csv`, `skill.csv`, `folds.csv`, `predictions.parquet`."
+    )
     return "\n".join(lines) + "\n"
 
 
 def write_backtest(
     result: BacktestResult, out_dir: Path, *, command: str | None = None
 ) -> list[Path]:
-    """Write the backtest folder: ``metrics.csv/json``, ``skill.csv/json``,
-    ``folds.csv``, ``predictions.parquet``, ``reliability*.png``,
-    ``skill_by_horizon.png``, ``brier_by_fold.png`` and ``summary.md``.
+    """Write the backtest folder: ``summary.md``, the joint-score tables (``joint.csv``,
+    ``joint_vs.csv``, ``losses.parquet``), ``decomposition.csv``, ``mcs.csv``,
+    ``quarters.csv``, ``regimes.csv``, ``episodes.csv``, ``warning.json``,
+    ``metrics.csv/json``, ``skill.csv/json``, ``folds.csv``, ``predictions.parquet`` and
+    the PNG figures.
 
     Returns:
         The written paths.
@@ -486,20 +800,34 @@ def write_backtest(
     written = write_backtest_report(
         out_dir, result.metrics, result.reliability, summary_markdown(result, command=command)
     )
-    skill_csv = out_dir / "skill.csv"
-    result.skill.to_csv(skill_csv, index=False)
+    tables = {
+        "skill.csv": result.skill,
+        "folds.csv": result.folds,
+        "joint.csv": result.joint,
+        "joint_vs.csv": result.joint_vs,
+        "decomposition.csv": result.decomposition,
+        "mcs.csv": result.mcs,
+        "quarters.csv": result.quarters,
+        "regimes.csv": result.regimes,
+        "episodes.csv": result.episodes,
+    }
+    for name, table in tables.items():
+        table.to_csv(out_dir / name, index=False)
+        written.append(out_dir / name)
     skill_json = out_dir / "skill.json"
     skill_json.write_text(result.skill.to_json(orient="records", indent=2) + "\n")
-    folds_csv = out_dir / "folds.csv"
-    result.folds.to_csv(folds_csv, index=False)
+    warning = out_dir / "warning.json"
+    warning.write_text(json.dumps(result.warning, indent=2, default=str) + "\n")
     preds = out_dir / "predictions.parquet"
     result.predictions.to_parquet(preds, index=False)
+    losses = out_dir / "losses.parquet"
+    result.losses.to_parquet(losses, index=False)
     horizon_skill = result.skill[result.skill["scope"] == "horizon"]
     written += [
-        skill_csv,
         skill_json,
-        folds_csv,
+        warning,
         preds,
+        losses,
         skill_chart(horizon_skill, out_dir / "skill_by_horizon.png"),
         fold_chart(result.folds, out_dir / "brier_by_fold.png"),
     ]
