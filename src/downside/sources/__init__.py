@@ -6,7 +6,7 @@ Live connectors (Binance, ccxt exchanges, FRED, Farside, DefiLlama, CoinGlass) a
 
 from downside.sources._files import RawFile, read_files
 from downside.sources._schema import TABLES, TableSpec
-from downside.sources._simulate import SimulationResult, simulate_market
+from downside.sources._simulate import SimulationResult, simulate_market, simulated_universe
 
 __all__ = [
     "TABLES",
@@ -15,4 +15,5 @@ __all__ = [
     "TableSpec",
     "read_files",
     "simulate_market",
+    "simulated_universe",
 ]

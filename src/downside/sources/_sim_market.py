@@ -6,6 +6,7 @@ parameter below are documented in :mod:`downside.sources._simulate`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,10 @@ class SymbolParams:
         reserve: coins held on exchanges at the start and end of the window.
         leverage_ratio_mean: typical open interest / exchange reserve.
         etf_asset: whose ETF flows weigh on this symbol (``None``: the mean of both).
+        leverage_mean_z: level the latent leverage log-odds revert to (asset-specific
+            leverage appetite; 0.4 for every named symbol).
+        leverage_beta: loading of standardised leverage on the log hazard (how much a
+            leveraged rally raises this asset's crash risk; 1.4 for every named symbol).
     """
 
     knots: tuple[float, ...]
@@ -85,6 +90,8 @@ class SymbolParams:
     reserve: tuple[float, float]
     leverage_ratio_mean: float
     etf_asset: str | None
+    leverage_mean_z: float = LEVERAGE_MEAN_Z
+    leverage_beta: float = BETA_LEVERAGE
 
 
 SYMBOL_PARAMS: dict[str, SymbolParams] = {
@@ -167,6 +174,7 @@ class MarketPaths:
         calm_next: the calm factor ``exp(-0.2 max(l, 0))`` of the next day (from the
             end-of-day leverage), shape (days, symbols); the next day's volatility is
             ``vol_s * sqrt(garch_next) * calm_next``.
+        constants: the constants of each symbol (tick, volatility, ...), in order.
     """
 
     open: FloatArray
@@ -191,15 +199,65 @@ class MarketPaths:
     etf_flow: FloatArray
     garch_next: FloatArray
     calm_next: FloatArray
+    constants: tuple[SymbolParams, ...] = ()
 
 
-def params_for(symbol: str) -> SymbolParams:
-    """Constants for ``symbol`` (known symbols have their own, others a default).
+UNIVERSE_PREFIX = "ALT"
+"""Names of the generated assets of a universe: ``ALT004``, ``ALT005``, ..."""
+
+
+def params_for(symbol: str, params: Mapping[str, SymbolParams] | None = None) -> SymbolParams:
+    """Constants for ``symbol``: from ``params`` when it names the symbol, else the named
+    symbols' own, else a default.
 
     Raises:
         KeyError: never; unknown symbols fall back to :data:`DEFAULT_PARAMS`.
     """
+    if params is not None and symbol in params:
+        return params[symbol]
     return SYMBOL_PARAMS.get(symbol, DEFAULT_PARAMS)
+
+
+def universe(n_assets: int, *, seed: int = 7) -> dict[str, SymbolParams]:
+    """Constants of a simulated universe of ``n_assets`` perpetuals.
+
+    The first assets are BTC, ETH and SOL with their own constants; the others
+    (``ALT004``, ...) get asset-specific constants drawn from a generator seeded by
+    ``(seed, asset number)``, so asset ``k`` is the same in every universe that holds it
+    (a 10-asset universe is the first 10 of the 200-asset one). Drawn per asset: price
+    level ``10^U(-2, 3)`` US$ along the generic anchor path with log-normal knot
+    jitter (sd 0.3); daily volatility ``U(3 %, 7 %)``; market correlation
+    ``U(0.45, 0.85)``; shock size ``U(1.2, 2.2)``; open interest / reserve
+    ``U(0.15, 0.45)``; leverage level ``U(0, 0.8)`` (log-odds) and hazard loading
+    ``U(1.0, 1.8)``; about US$ 5 m traded per hour; a tick of about 1e-5 of the price.
+
+    Raises:
+        ValueError: ``n_assets`` below 1.
+    """
+    if n_assets < 1:
+        raise ValueError(f"n_assets={n_assets}: expected at least 1 asset")
+    named = list(SYMBOL_PARAMS)[:n_assets]
+    out = {symbol: SYMBOL_PARAMS[symbol] for symbol in named}
+    for k in range(len(named) + 1, n_assets + 1):
+        rng = np.random.default_rng([seed, k])
+        level = 10.0 ** rng.uniform(-2.0, 3.0)
+        jitter = np.exp(rng.normal(0.0, 0.3, len(DEFAULT_PARAMS.knots)))
+        knots = tuple(float(v) for v in np.asarray(DEFAULT_PARAMS.knots) / 100.0 * level * jitter)
+        reserve = 2e9 / level * rng.uniform(0.5, 2.0)
+        out[f"{UNIVERSE_PREFIX}{k:03d}"] = SymbolParams(
+            knots=knots,
+            daily_vol=float(rng.uniform(0.03, 0.07)),
+            market_corr=float(rng.uniform(0.45, 0.85)),
+            shock_scale=float(rng.uniform(1.2, 2.2)),
+            decimals=int(np.clip(5 - np.floor(np.log10(min(knots))), 2, 8)),
+            hourly_volume=float(5e6 / level),
+            reserve=(reserve, reserve * float(rng.uniform(0.6, 1.2))),
+            leverage_ratio_mean=float(rng.uniform(0.15, 0.45)),
+            etf_asset=None,
+            leverage_mean_z=float(rng.uniform(0.0, 0.8)),
+            leverage_beta=float(rng.uniform(1.0, 1.8)),
+        )
+    return out
 
 
 def _round_below(price: FloatArray) -> FloatArray:
@@ -226,6 +284,7 @@ def simulate_crypto(
     macro: MacroPaths,
     etf_launch: tuple[int, int],
     rng: np.random.Generator,
+    params: Mapping[str, SymbolParams] | None = None,
 ) -> MarketPaths:
     """Run the day-by-day simulation of the crypto market.
 
@@ -235,6 +294,7 @@ def simulate_crypto(
         macro: the exogenous macro block (its rate pressure raises fragility).
         etf_launch: index of the first day of BTC and ETH ETF flows (may exceed the window).
         rng: the random generator; draws happen in a fixed order.
+        params: constants per symbol (see :func:`params_for`).
 
     Raises:
         ValueError: never for valid inputs; numpy raises on an empty window.
@@ -242,15 +302,18 @@ def simulate_crypto(
     n_days = len(calendars.days)
     n_sym = len(symbols)
     n_hours = n_days * HOURS
-    params = [params_for(s) for s in symbols]
-    vol = np.array([p.daily_vol for p in params])
-    corr = np.array([p.market_corr for p in params])
-    scale = np.array([p.shock_scale for p in params])
-    log_anchor = np.stack([anchor_path(n_days + 1, p.knots, log=True) for p in params], axis=1)
-    reserve = np.stack([np.linspace(p.reserve[0], p.reserve[1], n_days) for p in params], axis=1)
-    lr_mean = np.array([p.leverage_ratio_mean for p in params])
-    hourly_volume = np.array([p.hourly_volume for p in params])
-    etf_index = [ETF_ASSETS.index(p.etf_asset) if p.etf_asset else -1 for p in params]
+    constants = [params_for(s, params) for s in symbols]
+    vol = np.array([p.daily_vol for p in constants])
+    corr = np.array([p.market_corr for p in constants])
+    scale = np.array([p.shock_scale for p in constants])
+    log_anchor = np.stack([anchor_path(n_days + 1, p.knots, log=True) for p in constants], axis=1)
+    reserve = np.stack([np.linspace(p.reserve[0], p.reserve[1], n_days) for p in constants], axis=1)
+    lr_mean = np.array([p.leverage_ratio_mean for p in constants])
+    hourly_volume = np.array([p.hourly_volume for p in constants])
+    etf_index = [ETF_ASSETS.index(p.etf_asset) if p.etf_asset else -1 for p in constants]
+
+    lev_mean_z = np.array([p.leverage_mean_z for p in constants])
+    beta_leverage = np.array([p.leverage_beta for p in constants])
 
     # All random draws up front, in a fixed order: same seed, same market.
     eps_common = _student(rng, (n_days, HOURS))
@@ -302,7 +365,7 @@ def simulate_crypto(
     sentiment = 0.0
     garch = 1.0
     trend = np.zeros(n_sym)
-    lev_z = np.full(n_sym, LEVERAGE_MEAN_Z)
+    lev_z = lev_mean_z.copy()
     cooling = np.zeros(n_sym)
     oi_noise = np.zeros(n_sym)
     etf_level = np.zeros(2)
@@ -318,7 +381,7 @@ def simulate_crypto(
         lev_std = np.clip((leverage - 0.5) / LEVERAGE_SCALE, -3.0, 3.0)
         pressure = np.array([etf_pressure[i] if i >= 0 else etf_pressure.mean() for i in etf_index])
         rate_pressure = macro.rate_pressure[d - 1] if d > 0 else 0.0
-        f_lev = BETA_LEVERAGE * lev_std
+        f_lev = beta_leverage * lev_std
         f_etf = BETA_ETF * pressure
         f_rates = np.full(n_sym, BETA_RATES * rate_pressure)
         hazard = BASE_HAZARD * np.exp(f_lev + f_etf + f_rates)
@@ -427,7 +490,7 @@ def simulate_crypto(
         )
         lev_z = (
             lev_z
-            + LEVERAGE_REVERSION * (LEVERAGE_MEAN_Z - lev_z)
+            + LEVERAGE_REVERSION * (lev_mean_z - lev_z)
             + LEVERAGE_TREND_COEF * trend
             + lev_noise
             - delever
@@ -497,4 +560,5 @@ def simulate_crypto(
         etf_flow=out_etf,
         garch_next=out_garch_next,
         calm_next=out_calm_next,
+        constants=tuple(constants),
     )

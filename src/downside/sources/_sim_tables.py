@@ -15,7 +15,6 @@ from downside.sources._sim_market import (
     GARCH_BETA,
     HOURS,
     MarketPaths,
-    params_for,
 )
 
 SPOT_VENUE = "sim_spot"
@@ -78,7 +77,7 @@ def ohlcv_tables(
     hourly_parts = []
     daily_parts = []
     for j, symbol in enumerate(symbols):
-        decimals = params_for(symbol).decimals
+        decimals = market.constants[j].decimals
         prices = {
             name: np.round(getattr(market, name)[:, j], decimals)
             for name in ("open", "high", "low", "close")
@@ -405,7 +404,7 @@ def implied_vol_table(
         noise[d] = IV_NOISE_PERSISTENCE * noise[d - 1] + shocks[d]
     parts = []
     for j, symbol in enumerate(symbols):
-        daily_vol = params_for(symbol).daily_vol * market.calm_next[:, j]
+        daily_vol = market.constants[j].daily_vol * market.calm_next[:, j]
         annual_pct = 100.0 * daily_vol * np.sqrt(365.0 * expected_garch)
         parts.append(
             pd.DataFrame(

@@ -119,7 +119,13 @@ import pandas as pd
 
 from downside.errors import ConfigError, InvalidNameError
 from downside.sources._sim_macro import build_calendars, simulate_macro
-from downside.sources._sim_market import HOURS, MarketPaths, simulate_crypto
+from downside.sources._sim_market import (
+    HOURS,
+    MarketPaths,
+    SymbolParams,
+    simulate_crypto,
+    universe,
+)
 from downside.sources._sim_tables import (
     derivatives_tables,
     etf_table,
@@ -253,6 +259,7 @@ def simulate_market(
     end: str = "2025-06-30",
     symbols: Sequence[str] = ("BTC", "ETH", "SOL"),
     seed: int = 7,
+    params: Mapping[str, SymbolParams] | None = None,
 ) -> SimulationResult:
     """Simulate the market and write its raw tables to ``out_dir``.
 
@@ -267,6 +274,8 @@ def simulate_market(
         symbols: base assets to simulate. BTC, ETH and SOL have realistic price levels
             and volatilities; other symbols get generic ones.
         seed: random seed; the same seed and arguments give byte-identical files.
+        params: constants of symbols (see :func:`simulated_universe`); symbols it does
+            not name keep their own (BTC, ETH, SOL) or the generic ones.
 
     Returns:
         The folder, the files written, rows per table and the latent truth.
@@ -285,7 +294,12 @@ def simulate_market(
         for day in ETF_LAUNCH
     )
     market = simulate_crypto(
-        names, calendars, macro, (launch[0], launch[1]), np.random.default_rng(market_ss)
+        names,
+        calendars,
+        macro,
+        (launch[0], launch[1]),
+        np.random.default_rng(market_ss),
+        params,
     )
     tables_rng = np.random.default_rng(tables_ss)
     hourly, daily = ohlcv_tables(names, calendars, market)
@@ -322,3 +336,20 @@ def simulate_market(
         rows={table: len(frame) for table, frame in tables.items()},
         truth=_truth(names, days, market),
     )
+
+
+def simulated_universe(n_assets: int, *, seed: int = 7) -> dict[str, SymbolParams]:
+    """Symbols and constants of a simulated universe of ``n_assets`` perpetuals: BTC, ETH
+    and SOL first, then ``ALT004``, ``ALT005``, ... with asset-specific price levels,
+    volatilities, market correlations, shock sizes and leverage (drawn per asset from
+    ``seed``, so smaller universes are prefixes of larger ones). Pass both to
+    :func:`simulate_market`: ``simulate_market(out, symbols=list(u), params=u)``; moves
+    stay correlated through the common hourly factor and the 70 % common sell-off shocks.
+
+    Raises:
+        ConfigError: ``n_assets`` below 1.
+    """
+    try:
+        return universe(n_assets, seed=seed)
+    except ValueError as exc:
+        raise ConfigError(f"invalid universe: {exc}") from exc
