@@ -33,6 +33,7 @@ import pandas as pd
 
 from downside.errors import Problem
 from downside.sources import TABLES
+from downside.store._tables import STORE_TABLES
 from downside.store._validate import BAR_LENGTHS
 
 DEFAULT_JUMP_LIMIT: Final = 10.0
@@ -224,7 +225,7 @@ def null_overwrite_problems(
         matched: mask over ``both`` of the rows whose key is stored.
         source: file or label named in each problem.
     """
-    spec = TABLES[table]
+    spec = STORE_TABLES[table]
     keys = ["event_ts", *spec.keys]
     problems = []
     for column in spec.columns:

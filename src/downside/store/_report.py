@@ -51,8 +51,8 @@ class IngestReport:
     Attributes:
         origin: label of the ingest (a folder, ``simulated``, a connector name).
         tables: counts per table, in input order.
-        version_before: store version before the ingest.
-        version_after: store version after it (equal when nothing changed).
+        version_before: store data version (:attr:`Store.version`) before the ingest.
+        version_after: the data version after it (equal when no raw table changed).
         warnings: rows kept but worth a look (for example OHLC slightly inconsistent).
         venue_spans: per frequency (``1d``, ``1h``) of the price tables in this ingest,
             which venue served which span per symbol under the default venue
@@ -70,8 +70,8 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        """Whether stored data changed."""
-        return self.version_before != self.version_after
+        """Whether stored data changed (a version was written: raw tables or records)."""
+        return self.version is not None or self.version_before != self.version_after
 
     @property
     def inserted(self) -> int:

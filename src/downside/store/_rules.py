@@ -21,6 +21,8 @@ JGB_*                          next weekday after D at 06:00 UTC (a safe proxy f
                                next Tokyo business day; the MOF publishes on D itself)
 any other macro series         next US business day after D at 20:00 UTC (conservative:
                                the latest of the daily FRED releases)
+forecast_ledger (a record)     when recorded: the store's clock at the write (not
+                               configurable; see :mod:`downside.store._tables`)
 =============================  =============================================================
 
 US business days are weekdays minus the holidays of pandas' ``USFederalHolidayCalendar``.
@@ -42,8 +44,9 @@ from pandas.tseries.holiday import USFederalHolidayCalendar
 
 from downside.errors import ConfigError
 from downside.sources import TABLES
+from downside.store._tables import RECORD_TABLES
 
-RuleKind = Literal["delay", "next_day", "next_week"]
+RuleKind = Literal["delay", "next_day", "next_week", "recorded"]
 Calendar = Literal["calendar", "weekdays", "us_business"]
 
 _TS_DTYPE: Final = "datetime64[us, UTC]"
@@ -71,7 +74,8 @@ class PublicationRule:
         kind: ``delay``: ``available = event + delay``. ``next_day``: the first day of
             ``calendar`` strictly after the event's UTC date, at ``hour_utc``.
             ``next_week``: the Monday after the event's ISO week, rolled forward to a day
-            of ``calendar``, at ``hour_utc``.
+            of ``calendar``, at ``hour_utc``. ``recorded``: the time the row is written
+            (the store's clock), for the tables downside records itself.
         delay: offset for ``kind="delay"``; must be >= 0.
         calendar: ``calendar`` (every day), ``weekdays`` (Mon-Fri) or ``us_business``
             (weekdays minus US federal holidays).
@@ -88,8 +92,10 @@ class PublicationRule:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.kind not in ("delay", "next_day", "next_week"):
-            problems.append(f"kind must be delay, next_day or next_week, got {self.kind!r}")
+        if self.kind not in ("delay", "next_day", "next_week", "recorded"):
+            problems.append(
+                f"kind must be delay, next_day, next_week or recorded, got {self.kind!r}"
+            )
         if self.delay < timedelta(0):
             problems.append(f"delay must be >= 0, got {self.delay}")
         if self.calendar not in ("calendar", "weekdays", "us_business"):
@@ -118,16 +124,27 @@ class PublicationRule:
         """The Monday after the event's week (rolled to a ``calendar`` day), at ``hour_utc``."""
         return cls(kind="next_week", calendar=calendar, hour_utc=hour_utc)
 
+    @classmethod
+    def recorded(cls) -> PublicationRule:
+        """Known when written: the store's clock at the write (records such as the ledger)."""
+        return cls(kind="recorded")
+
     def describe(self) -> str:
         """One line for listings, e.g. ``next us_business day 20:00 UTC``."""
+        if self.kind == "recorded":
+            return "when recorded (the store's clock at the write)"
         if self.kind == "delay":
             return f"event_ts + {pd.Timedelta(self.delay)}"
         unit = "day" if self.kind == "next_day" else "week's Monday"
         return f"next {self.calendar} {unit} {self.hour_utc:02d}:00 UTC"
 
-    def apply(self, event_ts: pd.Series) -> pd.Series:
-        """Availability times of ``event_ts`` (tz-aware UTC) as ``datetime64[us, UTC]``."""
+    def apply(self, event_ts: pd.Series, now: pd.Timestamp | None = None) -> pd.Series:
+        """Availability times of ``event_ts`` (tz-aware UTC) as ``datetime64[us, UTC]``;
+        ``now`` is the write time of a ``recorded`` rule (default: the wall clock)."""
         ts = event_ts.astype(_TS_DTYPE)
+        if self.kind == "recorded":
+            clock = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+            return pd.Series(clock.tz_convert("UTC"), index=event_ts.index).astype(_TS_DTYPE)
         if self.kind == "delay":
             return ts + pd.Timedelta(self.delay)
         days = ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
@@ -147,6 +164,9 @@ class PublicationRule:
         out: pd.Series = pd.Series(stamps, index=event_ts.index).dt.tz_localize("UTC")
         return out.astype(_TS_DTYPE)
 
+
+RECORD_RULE = PublicationRule.recorded()
+"""The rule of every record table (:data:`downside.store._tables.RECORD_TABLES`)."""
 
 _DAILY_CLOSE = PublicationRule.after(timedelta(days=1))
 _FRED = PublicationRule.next_day("us_business", 20)
@@ -185,7 +205,8 @@ class PublicationRules:
 
     Attributes:
         tables: rule per table name; every table of ``downside.sources.TABLES`` needs one.
-            For ``macro_rates_daily`` it is the rule of series not matched below.
+            For ``macro_rates_daily`` it is the rule of series not matched below. The
+            record tables (the forecast ledger) always use :data:`RECORD_RULE`.
         macro_series: rule per macro series, keyed by exact name or ``fnmatch`` pattern
             (``DXY_*``); an exact name wins over a pattern, patterns are tried in order.
 
@@ -224,6 +245,8 @@ class PublicationRules:
         Raises:
             ConfigError: ``table`` has no rule.
         """
+        if table in RECORD_TABLES:
+            return RECORD_RULE
         if table not in self.tables:
             raise ConfigError(
                 f"no publication rule for table {table!r}; expected one of {sorted(self.tables)}"
@@ -236,13 +259,18 @@ class PublicationRules:
                     return rule
         return self.tables[table]
 
-    def available_ts(self, table: str, frame: pd.DataFrame) -> pd.Series:
+    def available_ts(
+        self, table: str, frame: pd.DataFrame, *, now: pd.Timestamp | None = None
+    ) -> pd.Series:
         """``available_ts`` for every row of ``frame`` (columns ``event_ts`` and, for macro,
-        ``series``), aligned on its index.
+        ``series``), aligned on its index; ``now`` is the write time of record tables
+        (default: the wall clock).
 
         Raises:
             ConfigError: ``table`` has no rule.
         """
+        if table in RECORD_TABLES:
+            return RECORD_RULE.apply(frame["event_ts"], now)
         if table != "macro_rates_daily":
             return self.rule_for(table).apply(frame["event_ts"])
         out = pd.Series(pd.NaT, index=frame.index, dtype=_TS_DTYPE)

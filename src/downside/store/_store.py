@@ -63,6 +63,7 @@ from downside.store._plausible import (
 from downside.store._report import IngestReport, TableIngest
 from downside.store._rules import PublicationRules
 from downside.store._stitch import spans, stitch
+from downside.store._tables import RECORD_TABLES, STORE_TABLES, is_record
 from downside.store._validate import (
     DEFAULT_OHLC_TOLERANCE,
     TS_DTYPE,
@@ -157,7 +158,7 @@ def _stored_order(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     Sorts integer codes of the keys with :func:`numpy.lexsort`: several times faster
     than sorting the text columns, and the same order (codes follow the sorted values).
     """
-    keys = list(TABLES[table].keys)
+    keys = list(STORE_TABLES[table].keys)
     codes = [pd.factorize(frame[key], sort=True)[0] for key in keys]
     event = np.asarray(pd.DatetimeIndex(frame["event_ts"]).as_unit("us").asi8)
     order = np.lexsort((np.arange(len(frame)), event, *reversed(codes)))
@@ -185,21 +186,58 @@ class _Merge:
     problems: list[Problem]
 
 
+def _data_id(entries: Mapping[str, TableEntry]) -> str:
+    """:func:`content_id` of the raw tables only (record tables are not market data)."""
+    return content_id({name: entry for name, entry in entries.items() if not is_record(name)})
+
+
+def _append_only_problem(
+    table: str, both: pd.DataFrame, changed: np.ndarray, source: str
+) -> Problem:
+    keys = ["event_ts", *STORE_TABLES[table].keys]
+    examples = tuple(
+        " ".join(f"{k}={row[k]}" for k in keys)
+        for _, row in both.loc[changed, keys].head(3).iterrows()
+    )
+    return Problem(
+        source,
+        "append_only_change",
+        int(changed.sum()),
+        f"table {table!r} is append-only: a stored row is never changed, and these rows "
+        "give other values for stored keys; record new keys only (Store.append keeps the "
+        "stored rows and inserts the rest)",
+        examples,
+    )
+
+
 def _merge(
-    table: str, old: pd.DataFrame | None, new: pd.DataFrame, source: str, allow_null_updates: bool
+    table: str,
+    old: pd.DataFrame | None,
+    new: pd.DataFrame,
+    source: str,
+    allow_null_updates: bool,
+    keep_stored: bool = False,
 ) -> _Merge:
-    """Upsert ``new`` into ``old`` on (event_ts, keys)."""
+    """Upsert ``new`` into ``old`` on (event_ts, keys); with ``keep_stored``, rows whose
+    key is stored are left as stored (counted unchanged). A record table refuses changed
+    rows (``append_only_change``) unless ``keep_stored``; its ``available_ts`` (the time
+    of the first write) never counts as a change."""
     if old is None or old.empty:
         return _Merge(new, new, np.ones(len(new), dtype=bool), len(new), 0, [])
-    key_cols = ["event_ts", *TABLES[table].keys]
-    values = [c for c in new.columns if c not in key_cols]
+    key_cols = ["event_ts", *STORE_TABLES[table].keys]
+    values = [c for c in new.columns if c not in key_cols and c != "available_ts"]
+    if not is_record(table):  # a record is available from its first write
+        values.append("available_ts")
     both = new.merge(old, on=key_cols, how="left", suffixes=("", "__old"), indicator=True)
     is_new = (both["_merge"] == "left_only").to_numpy(dtype=bool)
     same = np.ones(len(both), dtype=bool)
-    for column in values:
-        same &= _same(both[column], both[f"{column}__old"])
+    if not keep_stored:
+        for column in values:
+            same &= _same(both[column], both[f"{column}__old"])
     changed = ~is_new & ~same
     problems = [] if allow_null_updates else null_overwrite_problems(table, both, ~is_new, source)
+    if is_record(table) and changed.any():
+        problems.append(_append_only_problem(table, both, changed, source))
     inserted, updated = int(is_new.sum()), int(changed.sum())
     if not inserted and not updated:
         return _Merge(old, new.iloc[:0], np.zeros(len(old), dtype=bool), 0, 0, problems)
@@ -523,7 +561,7 @@ class Store:
     def _remember(self, key: tuple[str, ...], frame: pd.DataFrame) -> None:
         """Cache a table by its parts (files are immutable); keep one per table at most."""
         self._cache = {key: frame, **self._cache}
-        for stale in list(self._cache)[len(TABLES) :]:
+        for stale in list(self._cache)[len(STORE_TABLES) :]:
             del self._cache[stale]
 
     def _table_frame(self, table: str) -> pd.DataFrame:
@@ -596,8 +634,10 @@ class Store:
 
     @property
     def version(self) -> str:
-        """A string that changes whenever stored data changes (``empty`` for no data)."""
-        return content_id(self._entries())
+        """A string that changes whenever the stored market data (the raw tables) changes
+        (``empty`` for none). Record tables (the forecast ledger) are left out: recording
+        a forecast does not invalidate what is computed from the data."""
+        return _data_id(self._entries())
 
     @property
     def is_empty(self) -> bool:
@@ -609,8 +649,9 @@ class Store:
         return sorted(self._entries())
 
     def fingerprint(self) -> dict[str, dict[str, int | str]]:
-        """Per table: ``rows``, ``first_event_ts``, ``last_event_ts``, ``last_available_ts``
-        (ISO 8601 strings), from one manifest snapshot; for MLflow logging."""
+        """Per raw table: ``rows``, ``first_event_ts``, ``last_event_ts``,
+        ``last_available_ts`` (ISO 8601 strings), from one manifest snapshot; for MLflow
+        logging (record tables are not training data and are left out)."""
         return {
             name: {
                 "rows": entry.rows,
@@ -619,6 +660,7 @@ class Store:
                 "last_available_ts": entry.last_available_ts,
             }
             for name, entry in sorted(self._entries().items())
+            if not is_record(name)
         }
 
     def read(
@@ -631,7 +673,8 @@ class Store:
         """Rows of ``table`` as stored.
 
         Args:
-            table: canonical table name.
+            table: canonical table name (a raw table or a record table such as
+                ``forecast_ledger``).
             symbols: keep these symbols only (the ``symbol`` key, or ``asset`` for
                 ``etf_flows_daily``); ``None`` keeps all.
             available_by: keep rows with ``available_ts <= available_by`` (tz-aware).
@@ -647,9 +690,9 @@ class Store:
             StoreQueryError: ``available_by`` is naive, or ``symbols`` was given for a
                 table without a symbol column.
         """
-        spec = TABLES.get(table)
+        spec = STORE_TABLES.get(table)
         if spec is None:
-            raise InvalidNameError("table", table, f"one of {sorted(TABLES)}")
+            raise InvalidNameError("table", table, f"one of {sorted(STORE_TABLES)}")
         problems: list[str] = []
         symbol_column = next((c for c in ("symbol", "asset") if c in spec.keys), None)
         if symbols is not None and symbol_column is None:
@@ -797,6 +840,33 @@ class Store:
         items = [(raw.table, str(raw.path), raw.frame) for raw in files]
         return self._ingest(items, str(directory), allow_null_updates)
 
+    def append(self, table: str, frame: pd.DataFrame, *, origin: str) -> IngestReport:
+        """Record rows in a record table (the forecast ledger), atomically, as one version.
+
+        Rows whose key (``ts`` + keys) is already stored are left as first recorded and
+        counted ``unchanged``, whatever their values: appending the same forecasts again
+        changes nothing. ``available_ts`` of the new rows is the store's clock now (the
+        ``recorded`` publication rule).
+
+        Args:
+            table: a record table, e.g. ``forecast_ledger``.
+            frame: rows with ``ts``, the keys and the value columns of the table.
+            origin: label for problems, the report and the history.
+
+        Returns:
+            The counts (``inserted``: new rows; ``unchanged``: keys already recorded) and
+            the version written (None when nothing was new).
+
+        Raises:
+            InvalidNameError: ``table`` is not a record table.
+            SchemaError: the rows broke a rule (every problem listed); nothing written.
+            StoreLockedError: another write held the lock for ``lock_timeout_s``.
+            StoreCorruptError: a stored file of the table is damaged.
+        """
+        if not is_record(table):
+            raise InvalidNameError("record table", table, f"one of {sorted(RECORD_TABLES)}")
+        return self._ingest([(table, f"{origin}:{table}", frame)], origin, False, True)
+
     def _prepare(
         self, items: Sequence[tuple[str, str, pd.DataFrame]], origin: str
     ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
@@ -827,8 +897,8 @@ class Store:
         prepared: dict[str, pd.DataFrame] = {}
         for table, _source, frame in items:
             stored = normalize(table, frame)
-            stored.insert(1, "available_ts", self.rules.available_ts(table, stored))
-            keys = list(TABLES[table].keys)
+            stored.insert(1, "available_ts", self.rules.available_ts(table, stored, now=now))
+            keys = list(STORE_TABLES[table].keys)
             stored = stored.sort_values([*keys, "event_ts"], kind="stable", ignore_index=True)
             self._check_monotone(table, stored, keys)
             prepared[table] = stored
@@ -877,12 +947,15 @@ class Store:
         items: Sequence[tuple[str, str, pd.DataFrame]],
         origin: str,
         allow_null_updates: bool,
+        keep_stored: bool = False,
     ) -> IngestReport:
         prepared, warnings = self._prepare(items, origin)
         sources = {table: source for table, source, _ in items}
         lock = self._locked()
         try:
-            return self._upsert_locked(prepared, sources, warnings, origin, allow_null_updates)
+            return self._upsert_locked(
+                prepared, sources, warnings, origin, allow_null_updates, keep_stored
+            )
         finally:
             lock.release()
 
@@ -893,17 +966,18 @@ class Store:
         warnings: Sequence[Problem],
         origin: str,
         allow_null_updates: bool,
+        keep_stored: bool = False,
     ) -> IngestReport:
         current = self._current()
         self._collect_garbage(current)
         entries = dict(current.entries) if current is not None else {}
         number = current.version.number if current is not None else 0
-        version_before = content_id(entries)
+        version_before = _data_id(entries)
         merges: dict[str, _Merge] = {}
         problems: list[Problem] = []
         for table, new in prepared.items():
             old = self._read_locked(table, entries[table], number) if table in entries else None
-            merge = _merge(table, old, new, sources[table], allow_null_updates)
+            merge = _merge(table, old, new, sources[table], allow_null_updates, keep_stored)
             problems.extend(merge.problems)
             problems.extend(
                 price_problems(
@@ -939,7 +1013,7 @@ class Store:
         version = None
         if changes:
             version = self._commit(current, entries, "ingest", origin, changes)
-        version_after = content_id(entries)
+        version_after = _data_id(entries)
         log.info("ingest %s: version %s -> %s", origin, version_before, version_after)
         venue_spans: dict[str, pd.DataFrame] = {}
         for freq, table in _PRICE_TABLES.items():
@@ -980,7 +1054,9 @@ class Store:
     def rollback(self, version: int, *, reason: str | None = None) -> StoreVersion:
         """Make the data of an earlier version current again, byte for byte.
 
-        The restored version's files are checked (size and SHA-256) first; the rollback
+        The raw tables are restored; the record tables (the forecast ledger) stay as they
+        are, so a rollback of bad market data keeps the track record. The restored
+        version's files are checked (size and SHA-256) first; the rollback
         then writes a new version pointing at exactly those files, so history keeps
         every version and a rollback can itself be rolled back. Rolling back to the
         current content writes nothing and returns the current version.
@@ -1003,7 +1079,9 @@ class Store:
             if current is None:
                 raise UnknownVersionError(int(version), [])
             target = self._snapshot(int(version), current)
-            if target.version.content == current.version.content:
+            restored = {n: e for n, e in target.entries.items() if not is_record(n)}
+            restored |= {n: e for n, e in current.entries.items() if is_record(n)}
+            if content_id(restored) == current.version.content:
                 return current.version
             report = self._verify_snapshots([target])
             if not report.ok:
@@ -1017,12 +1095,12 @@ class Store:
                 )
             changes = {
                 table: self._difference(table, current, target)
-                for table in sorted(set(current.entries) | set(target.entries))
-                if current.entries.get(table) != target.entries.get(table)
+                for table in sorted(set(current.entries) | set(restored))
+                if current.entries.get(table) != restored.get(table)
             }
             return self._commit(
                 current,
-                target.entries,
+                restored,
                 "rollback",
                 f"rollback to version {target.version.number}",
                 changes,
@@ -1091,9 +1169,9 @@ class Store:
             StoreCorruptError: a file of the table is damaged (and filters were given).
             StoreLockedError: another write held the lock for ``lock_timeout_s``.
         """
-        spec = TABLES.get(table)
+        spec = STORE_TABLES.get(table)
         if spec is None:
-            raise InvalidNameError("table", table, f"one of {sorted(TABLES)}")
+            raise InvalidNameError("table", table, f"one of {sorted(STORE_TABLES)}")
         entity = next((c for c in _ENTITY_COLUMNS if c in spec.keys), None)
         problems = []
         if not reason or not reason.strip():

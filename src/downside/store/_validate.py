@@ -1,4 +1,5 @@
-"""Validation of raw tables against ``downside.sources.TABLES`` and their normalisation.
+"""Validation of tables against their schema (the raw tables of ``downside.sources.TABLES``
+and the store's record tables) and their normalisation.
 
 :func:`validate` collects every broken rule of one table as :class:`~downside.errors.Problem`
 objects and never raises, so the store can report all problems of all tables at once.
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from downside.errors import InvalidNameError, Problem
-from downside.sources import TABLES, TableSpec
+from downside.sources import TableSpec
+from downside.store._tables import STORE_TABLES
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 """Symbols, venues, series, tickers, assets, stablecoins and index names become file and
@@ -197,14 +199,14 @@ def validate(
     """
     found = Findings()
     add = found.problems.append
-    spec = TABLES.get(table)
+    spec = STORE_TABLES.get(table)
     if spec is None:
         add(
             Problem(
                 source,
                 "unknown_table",
                 1,
-                f"table {table!r} is not a canonical table; expected one of {sorted(TABLES)}",
+                f"table {table!r} is not a canonical table; expected one of {sorted(STORE_TABLES)}",
             )
         )
         return found
@@ -523,7 +525,7 @@ def normalize(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         columns: ``float64`` for float, ``Int64`` for int, ``str`` for text; in the order
         of :data:`downside.sources.TABLES`, with a fresh ``RangeIndex``.
     """
-    spec = TABLES[table]
+    spec = STORE_TABLES[table]
     ts = frame["ts"]
     data: dict[str, pd.Series] = {
         "event_ts": (

@@ -124,7 +124,8 @@ class StoreVersion:
         origin: what wrote it: the ingested folder or label, or the command.
         tables: rows per table after it.
         changes: per table it touched, the rows inserted, changed and deleted.
-        content: the store's :attr:`~downside.store.Store.version` string after it; two
+        content: the content id of every table after it (raw and record tables; the
+            store's :attr:`~downside.store.Store.version` leaves the records out); two
             versions with the same content hold the same files.
         reason: why rows were deleted or a version restored, where given.
         restored_from: the version a rollback restored.
