@@ -9,8 +9,9 @@ targets look forward and end at ``asof + H``, like labels (and are purged like t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -86,37 +87,51 @@ def realized_variance(feature_store: FeatureStore) -> dict[str, DailyRealized]:
     return out
 
 
+def _per_symbol(
+    realized: dict[str, DailyRealized], keys: pd.DataFrame
+) -> Iterator[tuple[npt.NDArray[np.intp], pd.DataFrame, npt.NDArray[np.int64]]]:
+    """Per symbol with history: the keys' rows, its days on a gapless daily index
+    (``rv``, ``rs_neg``, ``ret``; NaN on missing days) and the UTC day of each key's
+    as-of time (int64 µs)."""
+    symbols = keys["symbol"].to_numpy(dtype=object)
+    asof = to_us(keys["asof"])
+    for symbol in pd.unique(symbols):
+        history = realized.get(str(symbol))
+        if history is None:
+            continue
+        rows = np.flatnonzero(symbols == symbol)
+        index = np.arange(history.day[0], history.day[-1] + 1, US_PER_DAY)
+        days = pd.DataFrame(
+            {"rv": history.rv, "rs_neg": history.rs_neg, "ret": history.ret}, index=history.day
+        ).reindex(index)
+        yield rows, days, asof[rows] - asof[rows] % US_PER_DAY
+
+
+def _positions(index: npt.NDArray[np.int64], day: npt.NDArray[np.int64]) -> tuple[Any, Any]:
+    """Positions of ``day`` in the sorted ``index`` and whether each is there exactly."""
+    pos = np.searchsorted(index, day)
+    ok = (pos < len(index)) & (index[np.minimum(pos, len(index) - 1)] == day)
+    return pos, ok
+
+
 def har_inputs(realized: dict[str, DailyRealized], keys: pd.DataFrame) -> FloatArray:
     """HAR regressors at each key (:data:`HAR_INPUTS`, from the days that ended by the
     as-of time), ``(len(keys), len(HAR_INPUTS))``, NaN where history is missing."""
     x = np.full((len(keys), len(HAR_INPUTS)), np.nan)
-    symbols = keys["symbol"].to_numpy(dtype=object)
-    asof = to_us(keys["asof"])
-    for symbol in pd.unique(symbols):
-        rows = np.flatnonzero(symbols == symbol)
-        history = realized.get(str(symbol))
-        if history is None:
-            continue
-        series = pd.Series(history.rv, index=history.day)
-        full = series.reindex(np.arange(history.day[0], history.day[-1] + 1, US_PER_DAY))
-        neg = pd.Series(history.rs_neg, index=history.day).reindex(full.index)
-        ret = pd.Series(history.ret, index=history.day).reindex(full.index)
-        table = pd.DataFrame(
-            {
-                "log_rv_1d": np.log(full),
-                "log_rv_5d": np.log(full.rolling(5, min_periods=4).mean()),
-                "log_rv_22d": np.log(full.rolling(22, min_periods=18).mean()),
-                "downside_share_5d": neg.rolling(5, min_periods=4).sum()
-                / full.rolling(5, min_periods=4).sum(),
-                "leverage": ret.clip(upper=0.0),
-            }
+    for rows, days, today in _per_symbol(realized, keys):
+        rv = days["rv"]
+        table = np.column_stack(
+            [
+                np.log(rv),
+                np.log(rv.rolling(5, min_periods=4).mean()),
+                np.log(rv.rolling(22, min_periods=18).mean()),
+                days["rs_neg"].rolling(5, min_periods=4).sum() / rv.rolling(5, min_periods=4).sum(),
+                days["ret"].clip(upper=0.0),
+            ]
         )
         # the day that ended at the as-of time (known at its 00:00 UTC close)
-        day = (asof[rows] - asof[rows] % US_PER_DAY) - US_PER_DAY
-        pos = np.searchsorted(table.index.to_numpy(), day)
-        ok = (pos < len(table)) & (table.index.to_numpy()[np.minimum(pos, len(table) - 1)] == day)
-        values = table.to_numpy()
-        x[rows[ok]] = values[pos[ok]]
+        pos, ok = _positions(days.index.to_numpy(dtype=np.int64), today - US_PER_DAY)
+        x[rows[ok]] = table[pos[ok]]
     return x
 
 
@@ -127,21 +142,12 @@ def har_targets(
     ``(len(keys), len(horizons))``; NaN where a day is missing (the regression target
     of the HAR baseline, known at ``asof + H`` like a label)."""
     out = np.full((len(keys), len(horizons)), np.nan)
-    symbols = keys["symbol"].to_numpy(dtype=object)
-    asof = to_us(keys["asof"])
-    for symbol in pd.unique(symbols):
-        rows = np.flatnonzero(symbols == symbol)
-        history = realized.get(str(symbol))
-        if history is None:
-            continue
-        index = np.arange(history.day[0], history.day[-1] + 1, US_PER_DAY)
-        full = pd.Series(history.rv, index=history.day).reindex(index)
-        start = asof[rows] - asof[rows] % US_PER_DAY
-        pos = np.searchsorted(index, start)
+    for rows, days, today in _per_symbol(realized, keys):
+        pos, ok = _positions(days.index.to_numpy(dtype=np.int64), today)
+        rv = days["rv"]
         for j, h in enumerate(horizons):
             n = max(1, round(h))
-            forward = full[::-1].rolling(n, min_periods=n).mean()[::-1].to_numpy()
-            ok = pos < len(index)
+            forward = rv[::-1].rolling(n, min_periods=n).mean()[::-1].to_numpy()
             out[rows[ok], j] = np.log(forward[pos[ok]])
     return out
 

@@ -544,6 +544,25 @@ class GarmanKlassVol(
         return cast("pd.Series", np.sqrt(variance.clip(lower=0.0) * (_YEAR / freqs[0])))
 
 
+@dataclass(frozen=True)
+class _Moments:
+    """The one-step log returns of a window and the window sums a statistic needs."""
+
+    returns: pd.Series
+    sums: Mapping[int, pd.Series]
+    count: pd.Series
+    freq: pd.Timedelta
+    window: Window
+
+    @property
+    def variance(self) -> pd.Series:
+        """The window's sum of squared returns, NaN where it is 0."""
+        return self.sums[2].mask(self.sums[2] <= 0)
+
+    def rolling_sum(self, values: pd.Series) -> pd.Series:
+        return _rolling(values.mask(self.returns.isna()), self.window, self.freq, 2).sum()
+
+
 class _IntradayMoments(WindowTransform, roles=("close",)):
     """Base of the realized moments of one-step log returns over a trailing window (of
     hourly bars, for daily risk). ``n`` is the number of returns in the window."""
@@ -555,32 +574,19 @@ class _IntradayMoments(WindowTransform, roles=("close",)):
             for k in (1, 2, 3, 4)
         }
         count = _rolling(returns.notna().astype("float64"), self.window, freqs[0], 2).sum()
-        return self._moment(returns, sums, count.mask(count < 2), freqs[0])
+        return self._moment(_Moments(returns, sums, count.mask(count < 2), freqs[0], self.window))
 
     @abstractmethod
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        """The statistic from the window sums of ``r^k`` and the count of returns."""
+    def _moment(self, m: _Moments) -> pd.Series:
+        """The statistic from the window's returns and sums."""
 
 
 class LogRealizedVariance(_IntradayMoments, template="{close}_log_rv_{window}"):
     """``ln`` of the realized variance per day: the mean squared one-step log return
     over the window times the steps in a day (HAR's building block)."""
 
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        per_day = pd.Timedelta(days=1) / freq
-        variance = sums[2] / count * per_day
+    def _moment(self, m: _Moments) -> pd.Series:
+        variance = m.sums[2] / m.count * (pd.Timedelta(days=1) / m.freq)
         return pd.Series(np.log(variance.mask(variance <= 0).to_numpy()), index=variance.index)
 
 
@@ -588,46 +594,24 @@ class DownsideShare(_IntradayMoments, template="{close}_downside_share_{window}"
     """Downside semivariance over realized variance: the share of the window's squared
     one-step returns that came from falling steps (0.5 for symmetric moves)."""
 
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        negative = returns.clip(upper=0.0).pow(2).mask(returns.isna())
-        down = _rolling(negative, self.window, freq, 2).sum()
-        return down / sums[2].mask(sums[2] <= 0)
+    def _moment(self, m: _Moments) -> pd.Series:
+        return m.rolling_sum(m.returns.clip(upper=0.0).pow(2)) / m.variance
 
 
 class RealizedSkewness(_IntradayMoments, template="{close}_realized_skewness_{window}"):
     """``sqrt(n) * sum(r^3) / sum(r^2)^1.5`` of the one-step log returns in the window
     (Amaya et al.'s realized skewness; negative when falls are sharper than rises)."""
 
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        variance = sums[2].mask(sums[2] <= 0)
-        return count.pow(0.5) * sums[3] / variance.pow(1.5)
+    def _moment(self, m: _Moments) -> pd.Series:
+        return m.count.pow(0.5) * m.sums[3] / m.variance.pow(1.5)
 
 
 class RealizedKurtosis(_IntradayMoments, template="{close}_realized_kurtosis_{window}"):
     """``n * sum(r^4) / sum(r^2)^2`` of the one-step log returns in the window (3 for
     normal returns; large when a few steps carry the variance: jumps)."""
 
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        variance = sums[2].mask(sums[2] <= 0)
-        return count * sums[4] / variance.pow(2)
+    def _moment(self, m: _Moments) -> pd.Series:
+        return m.count * m.sums[4] / m.variance.pow(2)
 
 
 class JumpShare(_IntradayMoments, template="{close}_jump_share_{window}"):
@@ -635,18 +619,10 @@ class JumpShare(_IntradayMoments, template="{close}_jump_share_{window}"):
     bipower variation ``BV = pi/2 * sum |r_i| |r_{i-1}|`` (Barndorff-Nielsen and
     Shephard's jump component)."""
 
-    def _moment(
-        self,
-        returns: pd.Series,
-        sums: Mapping[int, pd.Series],
-        count: pd.Series,
-        freq: pd.Timedelta,
-    ) -> pd.Series:
-        absolute = returns.abs()
-        products = (absolute * absolute.shift(1)).mask(returns.isna())
-        bipower = (math.pi / 2.0) * _rolling(products, self.window, freq, 2).sum()
-        variance = sums[2].mask(sums[2] <= 0)
-        return ((variance - bipower).clip(lower=0.0) / variance).clip(upper=1.0)
+    def _moment(self, m: _Moments) -> pd.Series:
+        absolute = m.returns.abs()
+        bipower = (math.pi / 2.0) * m.rolling_sum(absolute * absolute.shift(1))
+        return ((m.variance - bipower).clip(lower=0.0) / m.variance).clip(upper=1.0)
 
 
 class MaDistance(RelativeTransform, template="{close}_dist_ma_{window}"):

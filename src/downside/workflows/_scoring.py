@@ -188,9 +188,12 @@ def model_confidence_set(
     # which pandas 3's string columns refuse
     mcs = MCS(daily[:, distinct], size=size, reps=n_boot, block_size=block_days, seed=seed)
     mcs.compute()
-    column = mcs.pvalues["Pvalue"]
-    pvalues = {distinct[int(str(k))]: float(column.loc[k]) for k in column.index}
-    included = {distinct[int(str(k))] for k in mcs.included}
+    pvalues: dict[int, float] = {}
+    # a label is a model's position, or an array of positions eliminated together
+    for label, value in zip(mcs.pvalues.index, mcs.pvalues["Pvalue"].to_numpy(), strict=True):
+        for k in np.ravel(np.asarray(label)):
+            pvalues[distinct[int(k)]] = float(value)
+    included = {distinct[int(k)] for k in np.ravel(np.asarray(mcs.included, dtype=np.int64))}
     return pd.DataFrame(
         {
             "model": list(models),
