@@ -363,22 +363,41 @@ def _reference(feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame) -
 
 
 def _daily_features(
-    feature_store: FeatureStore, cache: _Cache, names: tuple[str, ...]
+    feature_store: FeatureStore,
+    cache: _Cache,
+    names: tuple[str, ...],
+    symbols: Sequence[str] | None = None,
 ) -> dict[str, tuple[IntArray, FloatArray]]:
-    """The features at every daily as-of time of every symbol, from its first known bar
-    to its latest as-of time."""
-    daily = cache.daily.get(names)
-    if daily is None:
-        prices = _prices(feature_store, cache)
-        daily = {}
-        for symbol, bars in prices.series.items():
+    """The features at every daily as-of time of each of ``symbols`` (None: every
+    symbol), from its first known bar to its latest as-of time (read once per symbol and
+    feature list, for the symbols asked for only)."""
+    daily = cache.daily.setdefault(names, {})
+    prices = _prices(feature_store, cache)
+    symbols = list(prices.series) if symbols is None else symbols
+    todo = [str(s) for s in dict.fromkeys(symbols) if s not in daily and s in prices.series]
+    if todo:
+        grids = []
+        for symbol in todo:
+            bars = prices.series[symbol]
             first = pd.Timestamp(int(bars.available[0]), unit="us", tz="UTC").ceil("D")
-            times = pd.date_range(first, feature_store.latest_asof(symbol), freq="D", unit="us")
-            grid = pd.DataFrame({"symbol": pd.array([symbol] * len(times), dtype="str")})
-            grid["asof"] = times
-            frame = feature_store.get_features(grid, list(names))
-            daily[symbol] = (to_us(times), frame.iloc[:, 2:].to_numpy(dtype=np.float64))
-        cache.daily[names] = daily
+            grids.append(
+                pd.date_range(first, feature_store.latest_asof(symbol), freq="D", unit="us")
+            )
+        spine = pd.DataFrame(
+            {
+                "symbol": pd.array(
+                    np.repeat(np.array(todo, dtype=object), [len(t) for t in grids]), dtype="str"
+                ),
+                "asof": pd.DatetimeIndex(
+                    np.concatenate([to_us(t) for t in grids]).view("datetime64[us]")
+                ).tz_localize("UTC"),
+            }
+        )
+        values = feature_store.get_features(spine, list(names)).iloc[:, 2:].to_numpy(np.float64)
+        start = 0
+        for symbol, times in zip(todo, grids, strict=True):
+            daily[symbol] = (to_us(times), values[start : start + len(times)])
+            start += len(times)
     return daily
 
 
@@ -390,9 +409,11 @@ def _features(
     out = np.empty((len(keys), len(names)), dtype=np.float64)
     if not names:
         return out
-    daily = _daily_features(feature_store, cache, tuple(names))
-    asof = to_us(keys["asof"])
     symbols = keys["symbol"].to_numpy(dtype=object)
+    daily = _daily_features(
+        feature_store, cache, tuple(names), [str(s) for s in pd.unique(symbols)]
+    )
+    asof = to_us(keys["asof"])
     todo = np.ones(len(keys), dtype=bool)
     for symbol in pd.unique(symbols):
         cached = daily.get(str(symbol))

@@ -84,6 +84,8 @@ class SourceReader:
         venues: venue preference per table with venues.
         daily_venues: venue preference of daily bars.
         hourly_venues: venue preference of hourly bars.
+        symbols: read only the rows of these symbols from tables keyed by symbol or
+            asset (one partition of a build); None reads every row.
     """
 
     def __init__(
@@ -92,19 +94,30 @@ class SourceReader:
         venues: Mapping[str, tuple[str, ...]],
         daily_venues: Sequence[str],
         hourly_venues: Sequence[str],
+        symbols: Sequence[str] | None = None,
     ) -> None:
         self.store = store
         self.venues = venues
         self.price_venues = {"1d": tuple(daily_venues), "1h": tuple(hourly_venues)}
+        self.symbols = None if symbols is None else sorted(symbols)
         self._tables: dict[str, pd.DataFrame] = {}
         self._frames: dict[str, pd.DataFrame] = {}
 
     def prices(self, freq: Literal["1d", "1h"]) -> pd.DataFrame:
-        """Venue-stitched bars, or an empty frame when the table was never ingested."""
+        """Venue-stitched bars (of the reader's symbols, when it has them), or an empty
+        frame when the table was never ingested."""
         table = "ohlcv_daily" if freq == "1d" else "ohlcv_hourly"
         if table not in self._tables:
+            venues = self.price_venues[freq]
             try:
-                bars = self.store.prices(freq, self.price_venues[freq])
+                try:
+                    bars = self.store.prices(freq, venues, self.symbols)
+                except EmptyStoreError:
+                    if self.symbols is None:
+                        raise
+                    # some of the symbols have no bars of this frequency: keep the others
+                    bars = self.store.prices(freq, venues)
+                    bars = bars.loc[bars["symbol"].isin(self.symbols)].reset_index(drop=True)
             except EmptyStoreError:
                 bars = pd.DataFrame(
                     {c: pd.Series(dtype=TS_DTYPE) for c in ("event_ts", "available_ts")}
@@ -114,8 +127,9 @@ class SourceReader:
 
     def _raw(self, table: str) -> pd.DataFrame | None:
         if table not in self._tables:
+            symbols = self.symbols if entity_column(table) is not None else None
             try:
-                self._tables[table] = self.store.read(table)
+                self._tables[table] = self.store.read(table, symbols=symbols)
             except EmptyStoreError:
                 return None
         return self._tables[table]

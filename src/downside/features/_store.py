@@ -3,34 +3,44 @@
 Group tables (see :mod:`downside.features._compute`) are cached as Parquet under
 ``<store root>/features/<key>/`` where ``key`` digests ``Store.version``, the definitions
 hash and the price venue preferences; a change of any of them builds a new cache on
-first use. Files are written to a temporary name and moved into place with
-``os.replace``; ``manifest.json`` is written last and marks the cache complete.
+first use. The build is partitioned by symbol: one task per batch of
+:data:`PARTITION_SIZE` symbols (their groups, read from their rows only) and one for
+the market-wide groups; a task writes ``<group>.parquet/<partition>.parquet`` with one
+row group per symbol, so a read of some symbols loads only their row groups. Tasks run
+in this process, or wherever a ``mapper`` sends them (a Dask cluster, see
+:mod:`downside.workflows._engine`); each entity is computed from its own rows, so every
+partitioning gives the same tables. Files are written to a temporary name and moved into
+place with ``os.replace``; ``manifest.json`` is written last and marks the cache
+complete.
 
 Retrieval is an as-of join on ``available_ts``: for each spine row ``(symbol, asof)`` and
 each group, the newest row of the symbol's entity with ``available_ts <= asof`` (one
-vectorised ``searchsorted`` over a combined entity/time key per group, no loop over rows
-or symbols). A value older than its TTL at ``asof`` (by its ``event_ts``) is NaN.
+vectorised ``searchsorted`` per symbol and group over that entity's rows, loaded on first
+use). A value older than its TTL at ``asof`` (by its ``event_ts``) is NaN.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from downside.config import Settings, load_settings
-from downside.errors import Problem, SchemaError, StoreError, UnknownSymbolError
+from downside.errors import EmptyStoreError, Problem, SchemaError, StoreError, UnknownSymbolError
 from downside.features._compute import (
-    TS_DTYPE,
     VALUE_TS_SUFFIX,
     Group,
     SourceReader,
@@ -38,9 +48,17 @@ from downside.features._compute import (
     plan_groups,
 )
 from downside.features._definitions import FeatureSet, load_definitions
+from downside.features._inputs import GLOBAL_ENTITY
 from downside.features._protocols import StoreReader
 
-CACHE_FORMAT = 1
+Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+"""Runs a task over items, results in item order (``Engine.map`` of
+:mod:`downside.workflows._engine`); None runs them here, one after the other."""
+
+CACHE_FORMAT = 2
+PARTITION_SIZE = 16
+"""Symbols per feature-build task."""
+GLOBAL_PARTITION = "global"
 _NAT = np.iinfo(np.int64).min
 _MAX = np.iinfo(np.int64).max
 _HOUR_US = 3_600_000_000
@@ -48,20 +66,16 @@ _FREQS = {"1d": "1D", "1h": "1h"}
 
 
 @dataclass
-class _GroupIndex:
-    """One group ready for as-of lookups.
+class _EntityIndex:
+    """One entity's rows of one group, ready for as-of lookups.
 
-    Rows are sorted by entity then ``available_ts``; per-feature arrays are stored
-    feature-major and end with a sentinel row (NaN value, no timestamp) used where no
-    row is available. ``expiry`` is ``value_ts + ttl`` (int64 max where there is no
-    value) and ``min_expiry`` its minimum over the features of a row, so rows whose
-    as-of time is before ``min_expiry`` skip the per-feature TTL check.
+    Rows are sorted by ``available_ts``; per-feature arrays are stored feature-major
+    and end with a sentinel row (NaN value, no timestamp) used where no row is
+    available. ``expiry`` is ``value_ts + ttl`` (int64 max where there is no value) and
+    ``min_expiry`` its minimum over the features of a row, so rows whose as-of time is
+    before ``min_expiry`` skip the per-feature TTL check.
     """
 
-    names: tuple[str, ...]
-    is_global: bool
-    entities: tuple[str, ...]
-    entity_code: np.ndarray
     available: np.ndarray
     data: np.ndarray
     value_ts: np.ndarray
@@ -69,14 +83,13 @@ class _GroupIndex:
     min_expiry: np.ndarray
 
     @classmethod
-    def of(cls, group: Group, frame: pd.DataFrame) -> _GroupIndex:
-        names = tuple(d.name for d in group.definitions)
-        entity, codes = np.unique(frame["entity"].to_numpy(dtype=object), return_inverse=True)
-        order = np.lexsort((_us(frame["available_ts"]), codes))
+    def of(cls, group: Group, frame: pd.DataFrame) -> _EntityIndex:
+        order = np.argsort(_us(frame["available_ts"]), kind="stable")
+        n_features = len(group.definitions)
         rows = len(frame) + 1
-        values = np.full((len(names), rows), np.nan)
-        value_ts = np.full((len(names), rows), _NAT, dtype="int64")
-        expiry = np.full((len(names), rows), _MAX, dtype="int64")
+        values = np.full((n_features, rows), np.nan)
+        value_ts = np.full((n_features, rows), _NAT, dtype="int64")
+        expiry = np.full((n_features, rows), _MAX, dtype="int64")
         for j, definition in enumerate(group.definitions):
             values[j, :-1] = frame[definition.name].to_numpy(dtype="float64")[order]
             stamps = _us(frame[definition.name + VALUE_TS_SUFFIX])[order]
@@ -84,44 +97,103 @@ class _GroupIndex:
             ttl = definition.ttl_value.value // 1000
             expiry[j, :-1] = np.where(stamps == _NAT, _MAX, stamps + ttl)
         return cls(
-            names=names,
-            is_global=group.is_global,
-            entities=tuple(str(e) for e in entity),
-            entity_code=np.append(codes[order].astype("int64"), -1),
             available=np.append(_us(frame["available_ts"])[order], _NAT),
             data=values,
             value_ts=value_ts,
             expiry=expiry,
-            min_expiry=expiry.min(axis=0) if len(names) else np.full(rows, _MAX),
+            min_expiry=expiry.min(axis=0) if n_features else np.full(rows, _MAX),
         )
 
-    def positions(self, spine: _Spine) -> np.ndarray:
-        """Row used for each spine row, in spine order (the sentinel where none is).
-
-        The spine is visited in (symbol, asof) order, one vectorised ``searchsorted`` per
-        symbol over that entity's slice of rows.
-        """
+    def positions(self, asof: np.ndarray) -> np.ndarray:
+        """Row used at each (sorted) as-of time: the newest with ``available_ts <= asof``,
+        the sentinel where there is none."""
         sentinel = len(self.available) - 1
-        pos = np.full(len(spine.codes), sentinel, dtype="int64")
-        if sentinel == 0:
-            return pos
-        starts = np.searchsorted(self.entity_code[:-1], np.arange(len(self.entities) + 1))
-        lookup = {e: i for i, e in enumerate(self.entities)}
-        for code, symbol in enumerate(spine.uniques):
-            entity = 0 if self.is_global else lookup.get(symbol, -1)
-            if entity < 0:
+        found = np.searchsorted(self.available[:-1], asof, side="right")
+        return np.where(found > 0, found - 1, sentinel)
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """One task of a build: the groups of ``symbols``, or the market-wide groups."""
+
+    name: str
+    symbols: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class _StoreRef:
+    """Reopens a :class:`downside.store.Store` by its folder in a worker process (the
+    store object itself carries its in-memory tables)."""
+
+    root: Path
+
+    def open(self) -> StoreReader:
+        from downside.store import Store
+
+        return Store(self.root)
+
+
+@dataclass(frozen=True)
+class _BuildJob:
+    """Everything a build task needs; small enough to send to a worker."""
+
+    store: StoreReader | _StoreRef
+    definitions: FeatureSet
+    daily_venues: tuple[str, ...]
+    hourly_venues: tuple[str, ...]
+    folder: Path
+    groups: tuple[Group, ...] = field(repr=False)
+
+    def __call__(self, part: _Partition) -> dict[str, Any]:
+        """Compute and write one partition's group tables.
+
+        Returns:
+            ``latest_daily_available`` of its symbols (ISO times) and, per group, the
+            entities written.
+        """
+        store = self.store.open() if isinstance(self.store, _StoreRef) else self.store
+        reader = SourceReader(
+            store,
+            self.definitions.sources,
+            self.daily_venues,
+            self.hourly_venues,
+            symbols=part.symbols,
+        )
+        market_wide = part.symbols is None
+        entities: dict[str, list[str]] = {}
+        for group in self.groups:
+            if group.is_global != market_wide:
                 continue
-            lo, hi = spine.bounds[code], spine.bounds[code + 1]
-            first, last = starts[entity], starts[entity + 1]
-            found = np.searchsorted(
-                self.available[first:last], spine.sorted_asof[lo:hi], side="right"
-            )
-            pos[lo:hi] = np.where(found > 0, found - 1 + first, sentinel)
-        if spine.order is None:
-            return pos
-        out = np.empty_like(pos)
-        out[spine.order] = pos
-        return out
+            frame = compute_group(group, reader)
+            _write_table(self.folder / f"{group.group_id}.parquet" / f"{part.name}.parquet", frame)
+            entities[group.group_id] = [str(e) for e in pd.unique(frame["entity"])]
+        latest: dict[str, str] = {}
+        if not market_wide:
+            daily = reader.prices("1d")
+            if not daily.empty:
+                by_symbol = daily.groupby("symbol")["available_ts"].max()
+                latest = {str(sym): ts.isoformat() for sym, ts in by_symbol.items()}
+        return {"latest": latest, "entities": entities}
+
+
+def _write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` (sorted by entity) with one row group per entity, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # pyarrow reads tz-aware columns through Series.values, which pandas 3.1
+        # deprecates; pandas' own to_parquet silences the same warning
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    entity = frame["entity"].to_numpy(dtype=object)
+    cuts = [0, *(np.flatnonzero(entity[1:] != entity[:-1]) + 1).tolist(), len(frame)]
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with pq.ParquetWriter(tmp, table.schema) as writer:
+        if len(frame) == 0:
+            writer.write_table(table)
+        for lo, hi in itertools.pairwise(cuts):
+            if hi > lo:
+                writer.write_table(table.slice(lo, hi - lo))
+    os.replace(tmp, path)
 
 
 def _us(series: pd.Series) -> np.ndarray:
@@ -184,9 +256,15 @@ class FeatureStore:
         self._definitions_hash = definitions.hash
         self._resolved: dict[tuple[str, ...] | None, list[str]] = {}
         self._key: str | None = None
-        self._indexes: list[_GroupIndex] = []
-        self._slots: dict[str, tuple[int, int]] = {}
+        self._indexes: dict[tuple[int, str], _EntityIndex | None] = {}
+        self._slots = {
+            d.name: (g, j)
+            for g, group in enumerate(self._groups)
+            for j, d in enumerate(group.definitions)
+        }
         self._meta: dict[str, Any] = {}
+        self.mapper: Mapper | None = None
+        """Where build tasks run when :meth:`build` gets none (None: here)."""
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FeatureStore:
@@ -231,44 +309,70 @@ class FeatureStore:
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def build(self) -> FeatureStore:
+    def partitions(self, partition_size: int = PARTITION_SIZE) -> list[tuple[str, ...] | None]:
+        """The symbols of each build task (None: the market-wide groups): the symbols with
+        daily bars at the configured venues, sorted, in batches of ``partition_size``."""
+        try:
+            daily = self.store.prices("1d", self.daily_venues)
+            symbols = sorted(str(s) for s in pd.unique(daily["symbol"]))
+        except EmptyStoreError:
+            symbols = []
+        size = max(1, int(partition_size))
+        batches: list[tuple[str, ...] | None] = [None]
+        batches += [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
+        return batches
+
+    def build(
+        self, *, mapper: Mapper | None = None, partition_size: int = PARTITION_SIZE
+    ) -> FeatureStore:
         """Recompute every group from the store and rewrite the cache; returns ``self``.
+
+        Args:
+            mapper: runs the build tasks (default :attr:`mapper`, else this process).
+            partition_size: symbols per task.
 
         Raises:
             SchemaError: a source selection is ambiguous in the stored data.
             StoreError: the cache cannot be written.
         """
-        key = self.cache_key()
-        reader = SourceReader(
-            self.store, self.definitions.sources, self.daily_venues, self.hourly_venues
-        )
-        frames = [compute_group(group, reader) for group in self._groups]
-        daily = reader.prices("1d")
-        latest = (
-            daily.groupby("symbol")["available_ts"].max()
-            if not daily.empty
-            else pd.Series(dtype=TS_DTYPE)
-        )
-        meta = {
-            "format": CACHE_FORMAT,
-            "key": key,
-            "store_version": self.store.version,
-            "definitions_hash": self.definitions.hash,
-            "groups": [g.group_id for g in self._groups],
-            "latest_daily_available": {str(s): ts.isoformat() for s, ts in latest.items()},
-        }
-        self._write(key, frames, meta)
-        self._install(key, frames, meta)
-        return self
+        from downside.store import Store
 
-    def _write(self, key: str, frames: Sequence[pd.DataFrame], meta: dict[str, Any]) -> None:
+        key = self.cache_key()
         folder = self.cache_dir / key
+        run = mapper if mapper is not None else self.mapper
+        parts = [
+            _Partition(GLOBAL_PARTITION if symbols is None else f"p{i:04d}", symbols)
+            for i, symbols in enumerate(self.partitions(partition_size))
+        ]
+        job = _BuildJob(
+            _StoreRef(Path(self.store.root))
+            if run is not None and isinstance(self.store, Store)
+            else self.store,
+            self.definitions,
+            self.daily_venues,
+            self.hourly_venues,
+            folder,
+            tuple(self._groups),
+        )
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            for group, frame in zip(self._groups, frames, strict=True):
-                tmp = folder / f".{group.group_id}.{uuid.uuid4().hex}.tmp"
-                frame.to_parquet(tmp, index=False)
-                os.replace(tmp, folder / f"{group.group_id}.parquet")
+            results = [job(p) for p in parts] if run is None else run(job, parts)
+            latest: dict[str, str] = {}
+            entities: dict[str, dict[str, str]] = {g.group_id: {} for g in self._groups}
+            for part, result in zip(parts, results, strict=True):
+                latest.update(result["latest"])
+                for group_id, names in result["entities"].items():
+                    entities[group_id].update(dict.fromkeys(names, part.name))
+            meta = {
+                "format": CACHE_FORMAT,
+                "key": key,
+                "store_version": self.store.version,
+                "definitions_hash": self.definitions.hash,
+                "groups": [g.group_id for g in self._groups],
+                "partitions": [p.name for p in parts],
+                "entities": entities,
+                "latest_daily_available": dict(sorted(latest.items())),
+            }
             tmp = folder / f".manifest.{uuid.uuid4().hex}.tmp"
             tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
             os.replace(tmp, folder / "manifest.json")
@@ -280,16 +384,11 @@ class FeatureStore:
         for other in self.cache_dir.iterdir():
             if other.is_dir() and other.name != key:
                 shutil.rmtree(other, ignore_errors=True)
+        self._install(key, meta)
+        return self
 
-    def _install(self, key: str, frames: Sequence[pd.DataFrame], meta: dict[str, Any]) -> None:
-        self._indexes = [
-            _GroupIndex.of(group, frame) for group, frame in zip(self._groups, frames, strict=True)
-        ]
-        self._slots = {
-            name: (g, j)
-            for g, index in enumerate(self._indexes)
-            for j, name in enumerate(index.names)
-        }
+    def _install(self, key: str, meta: dict[str, Any]) -> None:
+        self._indexes = {}
         self._meta = meta
         self._key = key
 
@@ -297,18 +396,47 @@ class FeatureStore:
         key = self.cache_key()
         if key == self._key:
             return
-        folder = self.cache_dir / key
-        manifest = folder / "manifest.json"
-        if not manifest.is_file():
-            self.build()
-            return
+        manifest = self.cache_dir / key / "manifest.json"
         try:
             meta = json.loads(manifest.read_text(encoding="utf-8"))
-            frames = [pd.read_parquet(folder / f"{g.group_id}.parquet") for g in self._groups]
         except (OSError, ValueError):
+            meta = None
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
             self.build()
             return
-        self._install(key, frames, meta)
+        self._install(key, meta)
+
+    def _load(self, groups: Sequence[int], symbols: Sequence[str]) -> None:
+        """Read the rows of ``symbols`` (and the market-wide rows) of ``groups`` that are
+        not in memory yet: one filtered read per partition file."""
+        folder = self.cache_dir / str(self._key)
+        for g in groups:
+            group = self._groups[g]
+            names = [GLOBAL_ENTITY] if group.is_global else list(symbols)
+            todo = [n for n in names if (g, n) not in self._indexes]
+            if not todo:
+                continue
+            where = self._meta["entities"].get(group.group_id, {})
+            files: dict[str, list[str]] = {}
+            for name in todo:
+                self._indexes[(g, name)] = None
+                if name in where:
+                    files.setdefault(where[name], []).append(name)
+            for part, wanted in files.items():
+                path = folder / f"{group.group_id}.parquet" / f"{part}.parquet"
+                try:
+                    table = pq.read_table(path, filters=[("entity", "in", wanted)])
+                except (OSError, ValueError) as exc:
+                    raise StoreError(
+                        f"cannot read the feature cache file {path}: {exc}; delete the "
+                        f"folder {folder} to rebuild it"
+                    ) from exc
+                frame = table.to_pandas()
+                entity = frame["entity"].to_numpy(dtype=object)
+                for name in wanted:
+                    rows = frame.loc[entity == name]
+                    if len(rows):
+                        self._indexes[(g, name)] = _EntityIndex.of(group, rows)
 
     # ------------------------------------------------------------------ metadata
 
@@ -459,24 +587,36 @@ class FeatureStore:
         for k, name in enumerate(names):
             g, j = self._slots[name]
             wanted.setdefault(g, []).append((k, j))
-        for g, pairs in wanted.items():
-            index = self._indexes[g]
-            pos = index.positions(sp)
-            if kind == "value":
-                for k, j in pairs:
-                    np.take(index.data[j], pos, out=out[k])
-                check = np.flatnonzero(sp.asof_us > index.min_expiry[pos])
-                at, rows = sp.asof_us[check], pos[check]
-                for k, j in pairs:
-                    out[k, check[at > index.expiry[j, rows]]] = np.nan
-            else:
-                for k, j in pairs:
-                    stamps = index.value_ts[j][pos]
-                    if kind == "age":
-                        age = (sp.asof_us - stamps) / _HOUR_US
-                        out[k] = np.where(stamps == _NAT, np.nan, age)
-                    else:
-                        out[k] = sp.asof_us > index.expiry[j][pos]
+        self._load(list(wanted), sp.uniques)
+        for code, symbol in enumerate(sp.uniques):
+            lo, hi = int(sp.bounds[code]), int(sp.bounds[code + 1])
+            if hi == lo:
+                continue
+            rows = np.arange(lo, hi) if sp.order is None else sp.order[lo:hi]
+            asof = sp.sorted_asof[lo:hi]
+            for g, pairs in wanted.items():
+                entity = GLOBAL_ENTITY if self._groups[g].is_global else symbol
+                index = self._indexes.get((g, entity))
+                if index is None:
+                    for k, _ in pairs:
+                        out[k, rows] = False if kind == "stale" else np.nan
+                    continue
+                pos = index.positions(asof)
+                if kind == "value":
+                    for k, j in pairs:
+                        out[k, rows] = index.data[j][pos]
+                    check = np.flatnonzero(asof > index.min_expiry[pos])
+                    at, used = asof[check], pos[check]
+                    for k, j in pairs:
+                        out[k, rows[check[at > index.expiry[j, used]]]] = np.nan
+                else:
+                    for k, j in pairs:
+                        stamps = index.value_ts[j][pos]
+                        if kind == "age":
+                            age = (asof - stamps) / _HOUR_US
+                            out[k, rows] = np.where(stamps == _NAT, np.nan, age)
+                        else:
+                            out[k, rows] = asof > index.expiry[j][pos]
         frame = pd.DataFrame(out.T, columns=names, copy=False)
         frame.insert(0, "asof", sp.asof.dt.as_unit("us").array)
         frame.insert(0, "symbol", sp.symbols.array)
