@@ -193,7 +193,9 @@ def model_confidence_set(
     for label, value in zip(mcs.pvalues.index, mcs.pvalues["Pvalue"].to_numpy(), strict=True):
         for k in np.ravel(np.asarray(label)):
             pvalues[distinct[int(k)]] = float(value)
-    included = {distinct[int(k)] for k in np.ravel(np.asarray(mcs.included, dtype=np.int64))}
+    # the set at level 1 - size: the models whose MCS p-value exceeds ``size`` (arch's
+    # ``included`` fails on tied eliminations, so read it off the p-values)
+    included = {k for k, value in pvalues.items() if value > size}
     return pd.DataFrame(
         {
             "model": list(models),
