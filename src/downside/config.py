@@ -100,6 +100,13 @@ class Settings:
         default=12, metadata=_limit(0, 23, doc="UTC hour of D+1 when ETF flows of D are known")
     )
     seed: int = field(default=7, metadata=_limit(doc="seed of simulations and bootstraps"))
+    cluster: str | None = field(
+        default=None,
+        metadata=_limit(
+            doc="Dask scheduler (tcp://HOST:8786) for feature builds, backtest folds and "
+            "final fits (default: this process)"
+        ),
+    )
     fred_api_key: Secret | None = field(
         default=None, repr=False, metadata=_limit(doc="FRED API key (else the keyless CSV)")
     )
@@ -175,6 +182,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DOWNSIDE_DAILY_VENUES", "daily_venues"),
     EnvVar("DOWNSIDE_HOURLY_VENUES", "hourly_venues"),
     EnvVar("DOWNSIDE_SEED", "seed"),
+    EnvVar("DOWNSIDE_CLUSTER", "cluster"),
     EnvVar("DOWNSIDE_STORE_JUMP_LIMIT", "store_jump_limit"),
     EnvVar("DOWNSIDE_STORE_VENUE_JUMP_LIMIT", "store_venue_jump_limit"),
     EnvVar("DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S", "store_pause_before_switch_s"),
