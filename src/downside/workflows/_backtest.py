@@ -27,7 +27,9 @@ Reported (see :mod:`downside.workflows._baselines` for the eight baselines and
 
 from __future__ import annotations
 
+import functools
 import json
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +56,7 @@ from downside.features import FeatureStore
 from downside.models import FoldScore, ModelSpec, folds, score_fold, test_rows
 from downside.vocabulary import utc_day
 from downside.workflows._baselines import FoldBaselines, VolatilityHistory
+from downside.workflows._engine import Engine, FeatureStoreRef, building_on, resolve
 from downside.workflows._scoring import (
     FINE_THRESHOLDS,
     best_reference,
@@ -168,12 +171,52 @@ def _is_baseline(column: str) -> bool:
 
 @dataclass
 class _FoldRun:
-    """One fold's model and out-of-sample rows (spec grid and, for drawdowns, the fine
-    threshold grid of the joint score)."""
+    """One fold's scores and out-of-sample rows (spec grid and, for drawdowns, the fine
+    threshold grid of the joint score), and its model's monotonicity violations and
+    points checked on the dense grid (drawdowns). The model itself is not kept."""
 
     score: FoldScore
     coarse: pd.DataFrame
     fine: pd.DataFrame | None
+    violations: int = 0
+    points: int = 0
+
+
+@dataclass
+class _Inputs:
+    """What every fold reads: the spec's frame, its folds in the window, the
+    time-series baselines' history, the fine-grid rows of the joint score (drawdowns)
+    and the as-of rows of the dense monotonicity check."""
+
+    data: Frame
+    folds: list[Fold]
+    history: VolatilityHistory
+    fine_all: pd.DataFrame | None
+    cells: pd.DataFrame | None
+
+
+def _inputs(
+    spec: ModelSpec, feature_store: FeatureStore, lo: pd.Timestamp, hi: pd.Timestamp
+) -> _Inputs:
+    data = build_frame(spec.frame, feature_store)
+    fine_all = None
+    cells = None
+    if spec.target == "drawdown":
+        fine_all = build_frame(
+            spec.frame, feature_store, thresholds=FINE_THRESHOLDS, features=[]
+        ).labelled
+        labelled = data.labelled
+        first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
+            labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
+        )
+        cells = labelled[first_cell]
+    return _Inputs(
+        data,
+        _window_folds(spec, data, lo, hi),
+        VolatilityHistory.of(feature_store),
+        fine_all,
+        cells,
+    )
 
 
 def _fine_keys(test: pd.DataFrame) -> pd.DataFrame:
@@ -183,28 +226,27 @@ def _fine_keys(test: pd.DataFrame) -> pd.DataFrame:
 def _run_fold(
     spec: ModelSpec,
     feature_store: FeatureStore,
-    data: Frame,
+    inputs: _Inputs,
     fold: Fold,
     params: Mapping[str, Any] | None,
-    history: VolatilityHistory | None,
-    fine_all: pd.DataFrame | None,
+    dense_rows: int,
 ) -> _FoldRun:
-    """Fit the model (and, with a ``history``, every baseline) on the fold's training
-    rows and predict its test rows."""
+    """Fit the model and every baseline on the fold's training rows, predict its test
+    rows, and check the model's monotonicity on the dense grid (drawdowns)."""
+    data, history, fine_all = inputs.data, inputs.history, inputs.fine_all
     score = score_fold(spec, data, fold, params, keep_model=True)
     labelled = data.labelled
     test = test_rows(spec, data, fold)
     coarse = score.predictions
-    baselines = None
-    if history is not None:
-        baselines = FoldBaselines(spec, history).fit(
-            labelled.iloc[fold.train_idx], pd.Timestamp(fold.test_start)
-        )
-        predicted = baselines.predict(test)
-        for name, p in predicted.items():
-            coarse[f"p_{name}"] = _fallback(name, p, predicted)
+    baselines = FoldBaselines(spec, history).fit(
+        labelled.iloc[fold.train_idx], pd.Timestamp(fold.test_start)
+    )
+    predicted = baselines.predict(test)
+    for name, p in predicted.items():
+        coarse[f"p_{name}"] = _fallback(name, p, predicted)
     fine = None
-    if fine_all is not None:
+    violations, points = 0, 0
+    if fine_all is not None and inputs.cells is not None:
         keys = _fine_keys(test)
         rows = build_frame(
             spec.frame,
@@ -216,13 +258,52 @@ def _run_fold(
         assert score.model is not None
         fine = rows[["symbol", "asof", "threshold", "horizon_days", "label", "sigma_daily"]].copy()
         fine["p_model"] = score.model.predict_proba(rows[list(data.input_columns)])[:, 1]
-        if baselines is not None:
-            before = fine_all[fine_all["label_end"] < fold.test_start]
-            baselines.fit_fine_climatology(before)
-            predicted = baselines.predict(rows, fine=True)
-            for name, p in predicted.items():
-                fine[f"p_{name}"] = _fallback(name, p, predicted)
-    return _FoldRun(score, coarse, fine)
+        before = fine_all[fine_all["label_end"] < fold.test_start]
+        baselines.fit_fine_climatology(before)
+        predicted = baselines.predict(rows, fine=True)
+        for name, p in predicted.items():
+            fine[f"p_{name}"] = _fallback(name, p, predicted)
+        violations, points = _monotonicity(score, inputs.cells, data, dense_rows)
+    return _FoldRun(replace(score, model=None), coarse, fine, violations, points)
+
+
+@dataclass(frozen=True)
+class _FoldTask:
+    """One fold of a backtest as a task for a worker: it opens the feature store, builds
+    the same inputs as the driver would (once per worker process, reused by the next
+    fold) and runs :func:`_run_fold`."""
+
+    spec: ModelSpec
+    store: FeatureStoreRef
+    lo: pd.Timestamp
+    hi: pd.Timestamp
+    params: Mapping[str, Any] | None
+    dense_rows: int
+
+    def __call__(self, fold: tuple[int, pd.Timestamp]) -> _FoldRun:
+        index, test_start = fold
+        feature_store = self.store.open()
+        inputs = _worker_inputs(
+            pickle.dumps(self.spec), self.store, feature_store.cache_key(), self.lo, self.hi
+        )
+        found = inputs.folds[index]
+        if found.test_start != test_start:
+            raise RuntimeError(
+                f"fold {index} starts at {found.test_start} on this worker but at "
+                f"{test_start} on the client: the worker sees another store version; "
+                "give every worker the same store folder"
+            )
+        return _run_fold(self.spec, feature_store, inputs, found, self.params, self.dense_rows)
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_inputs(
+    spec: bytes, store: FeatureStoreRef, version: str, lo: pd.Timestamp, hi: pd.Timestamp
+) -> _Inputs:
+    """The inputs of a backtest in a worker process, kept for its next fold (one
+    backtest at a time; keyed by the pickled spec, the store and its version (the
+    feature cache key) and the window)."""
+    return _inputs(pickle.loads(spec), store.open(), lo, hi)
 
 
 def _fallback(name: str, p: npt.NDArray[np.float64], all_: Mapping[str, Any]) -> Any:
@@ -246,6 +327,7 @@ def run_backtest(
     seed: int = 0,
     dense_rows: int = 40,
     on_fold: Callable[[FoldScore], None] | None = None,
+    engine: Engine | None = None,
 ) -> BacktestResult:
     """Score the spec's model and every baseline out of sample over ``[start, end]``.
 
@@ -261,7 +343,11 @@ def run_backtest(
         seed: seed of the bootstrap.
         dense_rows: as-of rows per fold expanded over the dense grid of the
             monotonicity check.
-        on_fold: sees each fold's scores as they arrive (progress).
+        on_fold: sees each fold's scores as they arrive (progress; on a cluster in the
+            order folds finish).
+        engine: where the folds run (default: the current engine of a
+            :func:`~downside.workflows.connect` block, else this process); each fold is
+            one task; results are identical either way.
 
     Returns:
         The predictions, skill tables (spec grid and joint surface score), metrics,
@@ -284,20 +370,33 @@ def run_backtest(
     if symbols:
         frame = replace(spec.frame, symbols=tuple(s.strip().upper() for s in symbols))
         spec = replace(spec, frame=frame)
-    data = build_frame(spec.frame, feature_store)
-    fold_list = _window_folds(spec, data, lo, hi)
-    history = VolatilityHistory.of(feature_store)
-    fine_all = None
-    if spec.target == "drawdown":
-        fine_all = build_frame(
-            spec.frame, feature_store, thresholds=FINE_THRESHOLDS, features=[]
-        ).labelled
-    runs = []
-    for fold in fold_list:
-        run = _run_fold(spec, feature_store, data, fold, params, history, fine_all)
-        runs.append(run)
+    run = resolve(engine)
+
+    def arrived(_: int, result: _FoldRun) -> None:
         if on_fold is not None:
-            on_fold(run.score)
+            on_fold(result.score)
+
+    with building_on(feature_store, run):
+        if run.is_local:
+            inputs = _inputs(spec, feature_store, lo, hi)
+            runs = run.map(
+                lambda fold: _run_fold(spec, feature_store, inputs, fold, params, dense_rows),
+                inputs.folds,
+                on_result=arrived,
+            )
+            del inputs
+        else:
+            # the client only needs the folds: rows without features give the same ones
+            keys = build_frame(spec.frame, feature_store, features=[])
+            fold_list = _window_folds(spec, keys, lo, hi)
+            del keys
+            task = _FoldTask(spec, FeatureStoreRef.of(feature_store), lo, hi, params, dense_rows)
+            runs = run.map(
+                task,
+                [(f.index, f.test_start) for f in fold_list],
+                label="fold",
+                on_result=arrived,
+            )
     predictions = pd.concat([r.coarse for r in runs], ignore_index=True)
     predictions = predictions.sort_values(["asof", "symbol"], kind="stable").reset_index(drop=True)
     if predictions.empty:
@@ -311,7 +410,7 @@ def run_backtest(
     baselines = names[1:]
     scored = (
         pd.concat([r.fine for r in runs if r.fine is not None], ignore_index=True)
-        if fine_all is not None
+        if spec.target == "drawdown"
         else predictions
     ).rename(columns={c: c[2:] for c in p_cols})
     losses = joint_losses(scored, names)
@@ -319,7 +418,8 @@ def run_backtest(
     scores = [r.score for r in runs]
     violations, points = (None, 0)
     if spec.target == "drawdown":
-        violations, points = _monotonicity(scores, data, dense_rows)
+        violations = sum(r.violations for r in runs)
+        points = sum(r.points for r in runs)
     quarters = calibration_by_quarter(renamed, names)
     heavy = set(quarters.loc[quarters["heavy"], "quarter"])
     sigma = losses[["symbol", "asof"]].merge(
@@ -513,30 +613,25 @@ def _predictor(model: Any, cols: list[str]) -> Callable[[pd.DataFrame], Any]:
     return predict
 
 
-def _monotonicity(scores: Sequence[FoldScore], data: Frame, dense_rows: int) -> tuple[int, int]:
-    labelled = data.labelled
-    first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
-        labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
+def _monotonicity(
+    score: FoldScore, cells: pd.DataFrame, data: Frame, dense_rows: int
+) -> tuple[int, int]:
+    """Violations and points of one fold's model on the dense grid, from up to
+    ``dense_rows`` as-of rows of its test window (one grid cell's rows)."""
+    if score.model is None:
+        return 0, 0
+    window = cells[(cells["asof"] >= score.test_start) & (cells["asof"] < score.test_end)]
+    if window.empty:
+        return 0, 0
+    take = np.unique(np.linspace(0, len(window) - 1, min(dense_rows, len(window))).astype(int))
+    base = window.iloc[take]
+    found = monotonicity_violations(
+        _predictor(score.model, list(data.input_columns)),
+        base,
+        DENSE_THRESHOLDS,
+        DENSE_HORIZONS,
     )
-    cells = labelled[first_cell]
-    total, points = 0, 0
-    cols = list(data.input_columns)
-    for s in scores:
-        if s.model is None:
-            continue
-        window = cells[(cells["asof"] >= s.test_start) & (cells["asof"] < s.test_end)]
-        if window.empty:
-            continue
-        take = np.unique(np.linspace(0, len(window) - 1, min(dense_rows, len(window))).astype(int))
-        base = window.iloc[take]
-        total += monotonicity_violations(
-            _predictor(s.model, cols),
-            base,
-            DENSE_THRESHOLDS,
-            DENSE_HORIZONS,
-        )
-        points += len(base) * len(DENSE_THRESHOLDS) * len(DENSE_HORIZONS)
-    return total, points
+    return found, len(base) * len(DENSE_THRESHOLDS) * len(DENSE_HORIZONS)
 
 
 def _pct(value: Any) -> str:

@@ -1,0 +1,309 @@
+"""Feature builds and backtests on a real Dask cluster: a scheduler and two workers
+started as separate processes on 127.0.0.1 give the same results as this process, even
+when a worker is killed in the middle of a backtest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from downside.config import load_settings
+from downside.errors import ConfigError
+from downside.features import FeatureStore
+from downside.models import load_spec
+from downside.sources import simulate_market
+from downside.store import Store
+from downside.workflows import BacktestResult, run_backtest
+from downside.workflows._engine import DaskEngine, LocalEngine, connect, current_engine
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+name = "drawdown"
+target = "drawdown"
+
+[data]
+symbols = ["BTC", "ETH"]
+pool = ["SOL"]
+
+[grid]
+thresholds = [0.05, 0.10, 0.20]
+horizons_days = [1, 7, 14]
+
+[features]
+families = ["leverage", "funding", "etf_flows", "rates", "technical"]
+
+[walk_forward]
+scheme = "expanding"
+test_days = 120
+embargo_days = 1
+min_train_days = 360
+
+[model]
+n_estimators = 40
+learning_rate = 0.1
+num_leaves = 7
+min_child_samples = 100
+base = "vol_logistic"
+"""
+START, END = "2023-01-01", "2023-12-31"
+TABLES = (
+    "predictions",
+    "skill",
+    "metrics",
+    "folds",
+    "losses",
+    "joint",
+    "joint_vs",
+    "decomposition",
+    "mcs",
+    "quarters",
+    "regimes",
+    "episodes",
+)
+
+
+@dataclass
+class Cluster:
+    """A ``dask scheduler`` and ``dask worker`` processes; stopped by :meth:`stop`."""
+
+    folder: Path
+    scheduler: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: list[BinaryIO] = field(default_factory=list)
+
+    def _log(self, name: str) -> BinaryIO:
+        self.logs.append((self.folder / f"{name}.log").open("wb"))
+        return self.logs[-1]
+
+    @property
+    def address(self) -> str:
+        return str(json.loads((self.folder / "scheduler.json").read_text())["address"])
+
+    def start(self, n_workers: int) -> Cluster:
+        dask = Path(sys.executable).parent / "dask"
+        file = self.folder / "scheduler.json"
+        log = self._log("scheduler")
+        self.scheduler = subprocess.Popen(
+            [
+                str(dask),
+                "scheduler",
+                *("--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+                *("--scheduler-file", str(file)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not _written(file) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _written(file), (self.folder / "scheduler.log").read_text()
+        for k in range(n_workers):
+            name = f"w{k}"
+            out = self._log(name)
+            self.workers[name] = subprocess.Popen(
+                [
+                    str(dask),
+                    "worker",
+                    *("--scheduler-file", str(file), "--name", name, "--host", "127.0.0.1"),
+                    *("--nthreads", "1", "--no-nanny", "--no-dashboard", "--memory-limit", "0"),
+                    *("--local-directory", str(self.folder / name)),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        with connect(self.address) as engine:
+            assert isinstance(engine, DaskEngine)
+            engine.client.wait_for_workers(n_workers, timeout=120)
+        return self
+
+    def kill(self, name: str) -> None:
+        self.workers[name].send_signal(signal.SIGKILL)
+        self.workers[name].wait(timeout=30)
+
+    def stop(self) -> None:
+        for proc in [*self.workers.values(), self.scheduler]:
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+        for log in self.logs:
+            log.close()
+
+
+def _written(file: Path) -> bool:
+    """Whether the scheduler has written its address to ``file``."""
+    try:
+        return "address" in json.loads(file.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dask")
+    sim = simulate_market(root / "market", start="2021-07-01", end="2024-03-31", seed=3)
+    Store(root / "home" / "store").ingest_files(sim.out_dir)
+    (root / "spec.toml").write_text(SPEC, encoding="utf-8")
+    return root
+
+
+ClusterFactory = Callable[[int], Cluster]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
+    started: list[Cluster] = []
+
+    def start(n_workers: int) -> Cluster:
+        folder = tmp_path / f"cluster{len(started)}"
+        folder.mkdir()
+        started.append(Cluster(folder))
+        return started[-1].start(n_workers)
+
+    yield start
+    for c in started:
+        c.stop()
+
+
+def _feature_store(home: Path) -> FeatureStore:
+    return FeatureStore.from_settings(load_settings({"home": home / "home"}))
+
+
+@pytest.fixture(scope="module")
+def local(home: Path) -> BacktestResult:
+    spec = load_spec(home / "spec.toml", home)
+    return run_backtest(spec, _feature_store(home), start=START, end=END, n_boot=50)
+
+
+def _assert_same(a: BacktestResult, b: BacktestResult) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert a.monotonicity_violations == b.monotonicity_violations
+    assert a.grid_points == b.grid_points
+    assert a.best_baseline == b.best_baseline
+    assert a.warning == b.warning
+
+
+def test_feature_build_on_the_cluster_equals_the_local_build(
+    home: Path, cluster: ClusterFactory
+) -> None:
+    features = _feature_store(home).build()
+    symbols = features.symbols()
+    times = pd.date_range("2021-08-01", "2024-03-31", freq="7h", tz="UTC", unit="us")
+    spine = pd.DataFrame(
+        {
+            "symbol": pd.array(np.repeat(symbols, len(times)), dtype="str"),
+            "asof": np.tile(times, len(symbols)),
+        }
+    )
+    expected = features.get_features(spine)
+    folder = features.cache_dir / features.cache_key()
+    files = sorted(p.relative_to(folder) for p in folder.rglob("*.parquet") if p.is_file())
+    shutil.rmtree(features.cache_dir)
+
+    c = cluster(2)
+    with connect(c.address) as engine:
+        assert current_engine() is engine
+        fresh = _feature_store(home)
+        fresh.build(mapper=engine.map, partition_size=1)  # a task per symbol
+    rebuilt = sorted(p.relative_to(folder) for p in folder.rglob("*.parquet") if p.is_file())
+    assert {p.parent for p in rebuilt} == {p.parent for p in files}  # the same groups
+    assert {p.name for p in rebuilt} == {"global.parquet", "p0001.parquet"} | {
+        f"p{k:04d}.parquet" for k in range(2, len(symbols) + 1)
+    }
+    pd.testing.assert_frame_equal(_feature_store(home).get_features(spine), expected)
+    assert current_engine() is None
+
+
+def test_backtest_on_two_workers_equals_the_local_backtest(
+    home: Path, cluster: ClusterFactory, local: BacktestResult
+) -> None:
+    c = cluster(2)
+    arrived: list[int] = []
+    spec = load_spec(home / "spec.toml", home)
+    with connect(c.address) as engine:
+        result = run_backtest(
+            spec,
+            _feature_store(home),
+            start=START,
+            end=END,
+            n_boot=50,
+            on_fold=lambda score: arrived.append(score.index),
+            engine=engine,
+        )
+    assert sorted(arrived) == list(range(len(local.folds)))
+    _assert_same(result, local)
+
+
+def test_a_worker_killed_mid_backtest_is_survived_with_identical_results(
+    home: Path, cluster: ClusterFactory, local: BacktestResult
+) -> None:
+    c = cluster(2)
+    spec = load_spec(home / "spec.toml", home)
+    outcome: dict[str, object] = {}
+    with connect(c.address) as engine:
+        assert isinstance(engine, DaskEngine)
+        names = {addr: w["name"] for addr, w in engine.client.scheduler_info()["workers"].items()}
+
+        def run() -> None:
+            try:
+                outcome["result"] = run_backtest(
+                    spec, _feature_store(home), start=START, end=END, n_boot=50, engine=engine
+                )
+            except Exception as exc:  # reported by the assertion below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        victim = None
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline and thread.is_alive():
+            for addr, keys in engine.client.processing().items():
+                if any(str(k).startswith("downside-fold") for k in keys):
+                    victim = names[addr]
+                    break
+            time.sleep(0.2)
+        assert victim is not None, "no fold task was seen running"
+        time.sleep(1.0)  # the task is under way (building its rows) when its worker dies
+        c.kill(victim)
+        thread.join(timeout=900)
+        assert not thread.is_alive()
+        assert len(engine.client.scheduler_info()["workers"]) == 1
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert isinstance(result, BacktestResult)
+    _assert_same(result, local)
+
+
+def test_local_engine_and_unreachable_scheduler() -> None:
+    with connect(None) as engine:
+        assert isinstance(engine, LocalEngine)
+        assert engine.map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+    with (
+        pytest.raises(ConfigError, match="no Dask scheduler answered"),
+        connect("tcp://127.0.0.1:9", timeout_s=2),
+    ):
+        pass
+    assert load_settings(environ={"DOWNSIDE_CLUSTER": "tcp://10.0.0.1:8786"}).cluster == (
+        "tcp://10.0.0.1:8786"
+    )
