@@ -4,6 +4,7 @@ when a worker is killed in the middle of a backtest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,12 +23,13 @@ import pandas as pd
 import pytest
 
 from downside.config import load_settings
+from downside.datasets import build_frame
 from downside.errors import ConfigError
 from downside.features import FeatureStore
 from downside.models import load_spec
 from downside.sources import simulate_market
 from downside.store import Store
-from downside.workflows import BacktestResult, run_backtest
+from downside.workflows import BacktestResult, fit_spec, run_backtest
 from downside.workflows._engine import DaskEngine, LocalEngine, connect, current_engine
 
 pytestmark = pytest.mark.slow
@@ -307,3 +309,21 @@ def test_local_engine_and_unreachable_scheduler() -> None:
     assert load_settings(environ={"DOWNSIDE_CLUSTER": "tcp://10.0.0.1:8786"}).cluster == (
         "tcp://10.0.0.1:8786"
     )
+
+
+def test_final_fit_on_the_cluster_equals_the_local_fit(home: Path, cluster: ClusterFactory) -> None:
+    settings = load_settings({"home": home / "home"})
+    spec = dataclasses.replace(load_spec(home / "spec.toml", home), tuning_folds=1)
+    local_fit = fit_spec(spec, _feature_store(home), settings, trials=0)
+    c = cluster(1)
+    remote = fit_spec(
+        spec, _feature_store(home), dataclasses.replace(settings, cluster=c.address), trials=0
+    )
+    a, b = local_fit.predictor.model, remote.predictor.model
+    assert a.booster_ is not None
+    assert b.booster_ is not None
+    assert a.booster_.model_to_string() == b.booster_.model_to_string()
+    rows = build_frame(spec.frame, _feature_store(home)).labelled
+    columns = list(local_fit.predictor.input_columns)
+    np.testing.assert_array_equal(a.predict_proba(rows[columns]), b.predict_proba(rows[columns]))
+    assert local_fit.metrics == remote.metrics

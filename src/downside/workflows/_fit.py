@@ -9,8 +9,9 @@ predictions with the baselines, metrics, the fitted :class:`~downside.models.Pre
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,15 +24,24 @@ from downside.errors import TrackingError
 from downside.evaluation import brier_score, brier_skill, log_loss
 from downside.features import FeatureStore
 from downside.models import (
+    DrawdownSurface,
     FoldScore,
     ModelSpec,
     Predictor,
+    SupportBreakModel,
     TuningResult,
     close_study,
     fit_final,
     run_worker,
     summarize,
     walk_forward,
+)
+from downside.workflows._engine import (
+    Engine,
+    FeatureStoreRef,
+    building_on,
+    connect,
+    current_engine,
 )
 
 Progress = Callable[[str], None]
@@ -181,6 +191,26 @@ def tune(
     return result
 
 
+@dataclass(frozen=True)
+class _FinalFit:
+    """The final fit as a task for a worker: it opens the feature store by folder,
+    builds the same rows and fits the same model (same parameters and seed)."""
+
+    spec: ModelSpec
+    store: FeatureStoreRef
+    params: Mapping[str, Any]
+
+    def __call__(self, _: int) -> DrawdownSurface | SupportBreakModel:
+        data = build_frame(self.spec.frame, self.store.open())
+        return fit_final(self.spec, data, self.params)
+
+
+def _engine(engine: Engine | None, settings: Settings) -> contextlib.AbstractContextManager[Engine]:
+    """``engine``, else the current one, else ``settings.cluster``'s, else local."""
+    given = engine if engine is not None else current_engine()
+    return contextlib.nullcontext(given) if given is not None else connect(settings.cluster)
+
+
 def fit_spec(
     spec: ModelSpec,
     feature_store: FeatureStore,
@@ -191,6 +221,7 @@ def fit_spec(
     timeout_s: float | None = None,
     logger: FitLogger | None = None,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> FitResult:
     """Tune (if ``trials`` > 0), score the last ``spec.tuning_folds`` purged folds with
     the baselines, and fit the final model on every labelled row.
@@ -206,12 +237,41 @@ def fit_spec(
         timeout_s: tuning time limit.
         logger: sees every tuning trial (default: nothing is logged).
         progress: receives a line per step.
+        engine: where a missing feature build and the final fit run (default: the
+            current engine, else the cluster of ``settings.cluster``, else this
+            process); the fitted model is the same either way.
 
     Raises:
         InsufficientHistoryError: the store has too little data for the walk-forward.
         ModelSpecError: unknown features or families in the spec.
         TrackingError: a tuning worker died.
     """
+    with _engine(engine, settings) as run, building_on(feature_store, run):
+        return _fit_spec(
+            spec,
+            feature_store,
+            settings,
+            run,
+            trials=trials,
+            workers=workers,
+            timeout_s=timeout_s,
+            logger=logger,
+            progress=progress,
+        )
+
+
+def _fit_spec(
+    spec: ModelSpec,
+    feature_store: FeatureStore,
+    settings: Settings,
+    engine: Engine,
+    *,
+    trials: int | None,
+    workers: int,
+    timeout_s: float | None,
+    logger: FitLogger | None,
+    progress: Progress | None,
+) -> FitResult:
     say = progress or (lambda _msg: None)
     n_trials = spec.trials if trials is None else trials
     say(f"building the {spec.name} training frame")
@@ -234,7 +294,11 @@ def fit_spec(
     scores = walk_forward(spec, data, params, last=spec.tuning_folds, baselines=True)
     predictions, metrics = fold_metrics(scores)
     say("fitting the final model on all labelled rows")
-    model = fit_final(spec, data, params)
+    if engine.is_local:
+        model = fit_final(spec, data, params)
+    else:
+        task = _FinalFit(spec, FeatureStoreRef.of(feature_store), params)
+        model = engine.map(task, [0], label="final-fit")[0]
     spec_text = spec.path.read_text(encoding="utf-8") if spec.path else ""
     return FitResult(
         spec=spec,
