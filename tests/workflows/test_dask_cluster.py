@@ -327,3 +327,27 @@ def test_final_fit_on_the_cluster_equals_the_local_fit(home: Path, cluster: Clus
     columns = list(local_fit.predictor.input_columns)
     np.testing.assert_array_equal(a.predict_proba(rows[columns]), b.predict_proba(rows[columns]))
     assert local_fit.metrics == remote.metrics
+
+
+def test_cli_cluster_option_builds_features_on_the_cluster(
+    home: Path, cluster: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from downside.cli import app
+
+    runner = CliRunner()
+    for command in (["backtest"], ["train"], ["features", "export"]):
+        shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert "--cluster" in shown.output
+    monkeypatch.setenv("DOWNSIDE_HOME", str(home / "home"))
+    args = ["features", "export", "--symbols", "BTC,SOL", "--start", "2024-01-01"]
+    args += ["--end", "2024-01-10", "--freq", "1h", "--format", "csv"]
+    local_csv = runner.invoke(app, args)
+    assert local_csv.exit_code == 0, local_csv.output
+    shutil.rmtree(home / "home" / "store" / "features")
+    c = cluster(1)
+    remote_csv = runner.invoke(app, [*args, "--cluster", c.address])
+    assert remote_csv.exit_code == 0, remote_csv.output
+    assert remote_csv.stdout == local_csv.stdout
+    assert (home / "home" / "store" / "features").is_dir()

@@ -13,6 +13,7 @@ import typer
 
 from downside.cli import _params
 from downside.cli._app import MODELS_PANEL, CliInputError, app, console, handle_errors, warn
+from downside.cli._cluster import ClusterOption, on_cluster
 from downside.cli._output import (
     Col,
     ForceOption,
@@ -51,6 +52,7 @@ def backtest(
         str | None, typer.Option(help="Comma-separated symbols (default: the spec's).")
     ] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates per interval.")] = 1000,
+    cluster: ClusterOption = None,
     force: ForceOption = False,
     fmt: FormatOption = Format.table,
     spec_option: Annotated[
@@ -82,12 +84,12 @@ def backtest(
     from downside import api
     from downside.models import load_spec
 
-    settings = load_settings()
+    settings = load_settings({"cluster": cluster})
     test_days = load_spec(spec, settings.resolved_model_dir).test_days
     expected = max(1, math.ceil(((last - first).days + 1) / test_days))
     argv = sys.argv[1:]
     command = "downside " + " ".join(shlex.quote(a) for a in argv) if "backtest" in argv else None
-    with bars() as progress, atomic_dir(out) as tmp:
+    with on_cluster(settings), bars() as progress, atomic_dir(out) as tmp:
         bar = progress.add("folds", total=expected)
 
         def on_fold(score: FoldScore) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from downside.cli import _params
 from downside.cli._app import DATA_PANEL, CliInputError, handle_errors, note, sub_app
+from downside.cli._cluster import ClusterOption, on_cluster
 from downside.cli._output import (
     FRAME_SUFFIXES,
     Col,
@@ -90,10 +91,12 @@ def features_export(
         typer.Option(help="Write a .parquet or .csv file (default: print the values)."),
     ] = None,
     freq: Annotated[str, typer.Option(help="1d or 1h.")] = "1d",
+    cluster: ClusterOption = None,
     force: ForceOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Export point-in-time features: one row per symbol and as-of time."""
+    """Export point-in-time features: one row per symbol and as-of time (a missing or
+    outdated feature cache is built first, on the cluster with --cluster)."""
     names = _params.symbols("--symbols", symbols)
     if freq not in ("1d", "1h"):
         raise CliInputError("--freq", f"expected 1d or 1h, got {freq!r}")
@@ -101,11 +104,14 @@ def features_export(
     last = _params.when("--end", end)
     if out is not None:
         check_out_file("--out", out, force=force, suffixes=FRAME_SUFFIXES)
-    settings = load_settings()
+    settings = load_settings({"cluster": cluster})
     require_store(settings)
     from downside.features import FeatureStore
+    from downside.workflows._engine import building_on
 
-    frame = FeatureStore.from_settings(settings).export(names, first, last, freq)  # type: ignore[arg-type]
+    store = FeatureStore.from_settings(settings)
+    with on_cluster(settings) as engine, building_on(store, engine):
+        frame = store.export(names, first, last, freq)  # type: ignore[arg-type]
     if out is not None:
         write_frame(frame, out)
         return

@@ -11,6 +11,7 @@ import typer
 
 from downside.cli import _params
 from downside.cli._app import MODELS_PANEL, app, handle_errors
+from downside.cli._cluster import ClusterOption, on_cluster
 from downside.cli._output import Col, Format, FormatOption, emit, fmt_num, show_table
 from downside.cli._progress import Bar, Bars, bars, enabled, follow_trials
 from downside.cli._quickstart import TRAIN_STEPS, train_document
@@ -50,6 +51,7 @@ def train(
     ] = None,
     workers: Annotated[int, typer.Option(help="Local tuning processes.")] = 1,
     timeout: Annotated[float | None, typer.Option(help="Tuning time limit in seconds.")] = None,
+    cluster: ClusterOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Tune, score on purged walk-forward folds, fit, log to MLflow and register."""
@@ -60,9 +62,9 @@ def train(
     _params.at_least("--trials", trials, 0)
     _params.at_least("--workers", workers, 1)
     _params.at_least("--timeout", timeout, 0)
-    settings = load_settings()
+    settings = load_settings({"cluster": cluster})
     budget = _budget(spec, settings, trials)
-    with bars() as progress:
+    with on_cluster(settings), bars() as progress:
         steps = progress.add("starting", total=TRAIN_STEPS + (budget > 0))
         tuning = _follow_study(progress, spec, settings, budget) if budget > 0 else None
         with tuning or contextlib.nullcontext():
