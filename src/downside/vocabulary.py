@@ -53,6 +53,25 @@ TIME_UNIT: Literal["us"] = "us"
 """Resolution of every timestamp column."""
 
 
+__all__ = [
+    "ALWAYS_ON",
+    "BAR_US",
+    "FEATURE_NAME",
+    "QUERY",
+    "TECHNICAL",
+    "TIME_UNIT",
+    "US_PER_DAY",
+    "Freq",
+    "family_of",
+    "from_us",
+    "is_feature",
+    "to_us",
+    "utc",
+    "utc_day",
+    "utc_now",
+]
+
+
 def family_of(column: str, always_on: Collection[str] = ALWAYS_ON) -> str:
     """The family of a frame column: its ``<family>.`` prefix, :data:`QUERY` for an
     always-on query column, else :data:`TECHNICAL`."""

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Tags
 
 from downside.errors import (
     ModelInputError,
@@ -28,20 +29,26 @@ from downside.errors import (
     Problem,
 )
 from downside.models._calibration import fit_logistic
-from downside.models._surface import as_time_array
+from downside.models._surface import FrameInputTags, as_time_array, label_array
 from downside.models._volbase import BGK_BETA, first_passage_probability
 
 FloatArray = npt.NDArray[np.float64]
 FrameKind = Literal["drawdown", "support"]
 
 
+def _not_a_frame(X: Any) -> str:
+    return f"expected a pandas DataFrame with named columns, received {type(X).__name__}"
+
+
 def frame_kind(X: pd.DataFrame) -> FrameKind:
     """``"drawdown"`` for frames with ``threshold``, ``"support"`` for ``level`` frames.
 
     Raises:
-        PredictionInputError: the frame has neither ``threshold`` nor ``level`` and
-            ``ref_close``.
+        PredictionInputError: ``X`` is not a DataFrame, or has neither ``threshold`` nor
+            ``level`` and ``ref_close``.
     """
+    if not isinstance(X, pd.DataFrame):
+        raise PredictionInputError(f"cannot tell the frame kind: {_not_a_frame(X)}")
     if "threshold" in X.columns:
         return "drawdown"
     if {"level", "ref_close"} <= set(X.columns):
@@ -52,7 +59,9 @@ def frame_kind(X: pd.DataFrame) -> FrameKind:
     )
 
 
-def _required(X: pd.DataFrame, columns: Sequence[str], who: str) -> list[Problem]:
+def _required(X: object, columns: Sequence[str], who: str) -> list[Problem]:
+    if not isinstance(X, pd.DataFrame):
+        return [Problem("X", "not_a_frame", 1, f"{who} {_not_a_frame(X)}")]
     missing = [c for c in columns if c not in X.columns]
     if not missing:
         return []
@@ -75,12 +84,55 @@ def _raise_for_prediction(who: str, problems: Sequence[Problem]) -> None:
         )
 
 
+def _non_finite(X: pd.DataFrame, columns: Sequence[str]) -> list[Problem]:
+    """Columns of ``X`` with missing or infinite values, one problem each."""
+    problems = []
+    for column in columns:
+        values = pd.to_numeric(X[column], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            problems.append(
+                Problem(
+                    f"X.{column}",
+                    "non_finite_query",
+                    int(bad.sum()),
+                    "expected a finite number on every row of a query column",
+                )
+            )
+    return problems
+
+
+def _frame_tags(
+    tags: Tags,
+    query: dict[str, tuple[str, ...]],
+    *,
+    volatility: tuple[str, ...] = (),
+    positive_only: bool = False,
+) -> Tags:
+    """A binary classifier of named frame columns: reads ``query``, ignores other columns,
+    takes as-of and label end times from the ``asof`` and ``label_end`` columns."""
+    tags.input_tags = FrameInputTags(
+        allow_nan=bool(volatility),
+        positive_only=positive_only,
+        two_d_array=tags.input_tags.two_d_array,
+        query_columns=query,
+        volatility_columns=volatility,
+        every_column_is_input=False,
+    )
+    tags.target_tags.one_d_labels = True
+    if tags.classifier_tags is not None:
+        tags.classifier_tags.multi_class = False
+    return tags
+
+
 def _proba(p: FloatArray) -> FloatArray:
     return np.column_stack([1.0 - p, p])
 
 
 def _labels(y: npt.ArrayLike, n: int, problems: list[Problem]) -> FloatArray:
-    labels = np.asarray(y, dtype=np.float64).reshape(-1)
+    labels = label_array(y, problems)
+    if labels is None:
+        return np.zeros(n, dtype=np.float64)
     if labels.size != n:
         problems.append(
             Problem("y", "length_mismatch", 1, f"expected {n} labels, received {labels.size}")
@@ -149,6 +201,16 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             else ("horizon_days", "distance_vol")
         )
 
+    def __sklearn_tags__(self) -> Tags:
+        """Cells of either frame kind; no feature is read, so its score is poor by design."""
+        tags = _frame_tags(
+            super().__sklearn_tags__(),
+            {kind: self._columns(kind) for kind in ("drawdown", "support")},
+        )
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.poor_score = True
+        return tags
+
     def fit(
         self,
         X: pd.DataFrame,
@@ -171,7 +233,8 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         Raises:
             ModelSpecError: ``prior`` outside (0, 1) or ``prior_strength`` <= 0.
-            ModelInputError: missing columns, bad labels, missing or unparsable times.
+            ModelInputError: not a frame, missing or non-finite cell columns, bad labels,
+                missing or unparsable times.
         """
         params = []
         if not 0 < self.prior < 1:
@@ -199,6 +262,7 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         except PredictionInputError as exc:
             raise ModelInputError([Problem("X", "unknown_frame", 1, str(exc))]) from exc
         problems = _required(X, self._columns(kind), "Climatology")
+        problems += [] if problems else _non_finite(X, self._columns(kind))
         if label_end is None and "label_end" not in X.columns:
             problems.append(
                 Problem("label_end", "missing", 1, "expected label_end= or a 'label_end' column")
@@ -233,11 +297,14 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         Raises:
             NotFittedError: before ``fit``.
-            PredictionInputError: missing columns or times.
+            PredictionInputError: not a frame, missing or non-finite cell columns, or
+                missing times.
         """
         if not hasattr(self, "history_"):
             raise NotFittedError("Climatology")
         problems = _required(X, self._columns(self.kind_), "Climatology")
+        _raise_for_prediction("Climatology", problems)
+        problems += _non_finite(X, self._columns(self.kind_))
         if times is None and "asof" not in X.columns:
             problems.append(Problem("times", "missing", 1, "expected times= or an 'asof' column"))
         _raise_for_prediction("Climatology", problems)
@@ -311,6 +378,24 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.drift = drift
         self.monitoring_dt_days = monitoring_dt_days
 
+    def __sklearn_tags__(self) -> Tags:
+        """Either frame kind, positive inputs only (volatilities, horizons, thresholds,
+        levels and prices); ``y`` is not needed: nothing is learned from the rows, which
+        ``predict_proba`` reads and checks."""
+        tags = _frame_tags(
+            super().__sklearn_tags__(),
+            {
+                kind: tuple(c for c in self._columns(kind) if c != "sigma_implied")
+                for kind in ("drawdown", "support")
+            },
+            volatility=("sigma_implied",) if self.vol == "implied" else (),
+            positive_only=True,
+        )
+        tags.target_tags.required = False
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.poor_score = True
+        return tags
+
     def fit(self, X: pd.DataFrame, y: npt.ArrayLike | None = None, **fit_params: Any) -> Self:
         """Validate the parameters; nothing is learned from the rows.
 
@@ -349,6 +434,12 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.classes_ = np.array([0, 1], dtype=np.int64)
         return self
 
+    def _columns(self, kind: FrameKind) -> list[str]:
+        """The columns ``predict_proba`` reads from a frame of ``kind``."""
+        sigma = "sigma_daily" if self.vol == "ewma" else "sigma_parkinson"
+        needed = [sigma, "horizon_days"] + (["sigma_implied"] if self.vol == "implied" else [])
+        return needed + (["threshold"] if kind == "drawdown" else ["level", "ref_close"])
+
     def predict_proba(self, X: pd.DataFrame) -> FloatArray:
         """Barrier-hitting probabilities, ``(n, 2)``.
 
@@ -362,9 +453,7 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise NotFittedError("GBMFirstPassage")
         kind = frame_kind(X)
         sigma_col = "sigma_daily" if self.vol == "ewma" else "sigma_parkinson"
-        needed = [sigma_col, "horizon_days"] + (["sigma_implied"] if self.vol == "implied" else [])
-        needed += ["threshold"] if kind == "drawdown" else ["level", "ref_close"]
-        problems = _required(X, needed, f"GBMFirstPassage(vol={self.vol!r})")
+        problems = _required(X, self._columns(kind), f"GBMFirstPassage(vol={self.vol!r})")
         _raise_for_prediction("GBMFirstPassage", problems)
         sigma = X[sigma_col].to_numpy(dtype=np.float64, na_value=np.nan)
         if self.vol == "implied":
@@ -389,9 +478,11 @@ class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             level = X["level"].to_numpy(dtype=np.float64, na_value=np.nan)
             ref = X["ref_close"].to_numpy(dtype=np.float64, na_value=np.nan)
             checks |= {"level": level, "ref_close": ref}
-            barrier = np.log(np.where((level > 0) & (ref > 0), level / ref, 1.0))
+            valid = np.isfinite(level) & np.isfinite(ref) & (level > 0) & (ref > 0)
+            ratio = np.divide(level, ref, out=np.ones_like(level), where=valid)
+            barrier = np.log(ratio)
         for name, values in checks.items():
-            bad = ~(values > 0)
+            bad = ~(np.isfinite(values) & (values > 0))
             if bad.any():
                 problems.append(
                     Problem(
@@ -439,6 +530,11 @@ class VolLogistic(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(self, *, l2: float = 1e-6) -> None:
         self.l2 = l2
 
+    def __sklearn_tags__(self) -> Tags:
+        """Either frame kind: reads ``z_distance`` and ``horizon_days`` only."""
+        query = ("z_distance", "horizon_days")
+        return _frame_tags(super().__sklearn_tags__(), {"drawdown": query, "support": query})
+
     @staticmethod
     def _design(X: pd.DataFrame, problems: list[Problem]) -> FloatArray:
         problems.extend(_required(X, ("z_distance", "horizon_days"), "VolLogistic"))
@@ -446,17 +542,16 @@ class VolLogistic(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.empty((0, 3))
         z = X["z_distance"].to_numpy(dtype=np.float64, na_value=np.nan)
         h = X["horizon_days"].to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(z) | ~(h > 0)
-        if bad.any():
-            problems.append(
-                Problem(
-                    "X",
-                    "bad_values",
-                    int(bad.sum()),
-                    "expected finite z_distance and horizon_days > 0",
+        bad_h = ~(np.isfinite(h) & (h > 0))
+        for name, bad, rule in (
+            ("z_distance", ~np.isfinite(z), "finite values"),
+            ("horizon_days", bad_h, "finite values > 0"),
+        ):
+            if bad.any():
+                problems.append(
+                    Problem(f"X.{name}", "bad_values", int(bad.sum()), f"expected {rule}")
                 )
-            )
-        return np.column_stack([z, np.log(np.where(h > 0, h, 1.0)), np.ones_like(z)])
+        return np.column_stack([z, np.log(np.where(bad_h, 1.0, h)), np.ones_like(z)])
 
     def fit(
         self,
@@ -494,6 +589,8 @@ class VolLogistic(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         problems: list[Problem] = []
         design = self._design(X, problems)
+        if not isinstance(X, pd.DataFrame):
+            raise ModelInputError(problems)
         labels = _labels(y, len(X), problems)
         if problems:
             raise ModelInputError(problems)

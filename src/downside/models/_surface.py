@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
 import lightgbm as lgb
@@ -46,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import InputTags, Tags
 
 from downside.datasets import VOL_INPUTS
 from downside.errors import (
@@ -77,6 +79,38 @@ EVAL_METRIC = "binary_logloss"
 """Metric LightGBM reports per iteration on ``eval_set``."""
 
 _BAD_NAME = re.compile(r'[\s\[\]{}:,"]')
+
+FrameKind = Literal["drawdown", "support"]
+
+
+@dataclass(slots=True)
+class FrameInputTags(InputTags):  # type: ignore[misc]
+    """scikit-learn's input tags plus what an estimator of downside frames needs.
+
+    scikit-learn's common checks feed unnamed numpy arrays; the estimators of this
+    package find their inputs by column name. These tags say so (``__sklearn_tags__``
+    returns them as ``tags.input_tags``), and :mod:`downside.testing.estimators`
+    reads them to explain which scikit-learn checks cannot apply and to build the
+    frames its own checks fit on.
+
+    Attributes:
+        dataframe_only: ``X`` must be a pandas DataFrame with named columns; a numpy
+            array, a Series or a list is refused with a downside error naming ``X``.
+        query_columns: frame kind (``"drawdown"``, ``"support"``) to the columns ``X``
+            of that kind must have, finite on every row; the kinds listed are the ones
+            the estimator accepts.
+        volatility_columns: further columns ``X`` must have, where NaN is allowed (the
+            volatility inputs of a base: implied volatility is missing before DVOL).
+        every_column_is_input: True when every column of ``X`` is a model input (keys
+            and times then go to ``fit(times=..., label_end=...)``); False when the
+            named columns are read, the rest ignored, and the as-of and label end
+            times come from the ``asof`` and ``label_end`` columns.
+    """
+
+    dataframe_only: bool = True
+    query_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    volatility_columns: tuple[str, ...] = ()
+    every_column_is_input: bool = False
 
 
 def as_time_array(name: str, values: Any, n: int, problems: list[Problem]) -> npt.NDArray[Any]:
@@ -117,6 +151,21 @@ def _category_codes(series: pd.Series, levels: list[Any]) -> FloatArray:
         series = series.astype("str")
     codes = pd.Index(levels).get_indexer(pd.Index(series.astype(object)))
     return np.asarray(codes, dtype=np.float64)
+
+
+def label_array(y: Any, problems: list[Problem]) -> FloatArray | None:
+    """Labels as a flat float array; None (and a problem on ``y``) when ``y`` is None or
+    not numeric."""
+    if y is None:
+        problems.append(Problem("y", "missing", 1, "expected labels 0 or 1, received None"))
+        return None
+    try:
+        return np.asarray(y, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        problems.append(
+            Problem("y", "non_binary_labels", 1, f"expected labels 0 or 1, not numbers: {exc}")
+        )
+        return None
 
 
 Columns = pd.DataFrame | Mapping[str, Any]
@@ -243,6 +292,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     low_monitored: ClassVar[bool] = True
     """Whether labels count intraday lows (drawdowns) rather than daily closes (support
     breaks); the combination base corrects its barrier accordingly."""
+    target: ClassVar[FrameKind] = "drawdown"
+    """The frames the estimator is fitted on (``"support"``: one row per level)."""
 
     booster_: lgb.Booster | None
     feature_names_: list[str]
@@ -294,6 +345,45 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+
+    # ------------------------------------------------------------------ tags
+
+    def _base_columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Inputs of the volatility base: (finite on every row, NaN allowed)."""
+        if self.base == "vol_logistic":
+            return ("z_distance", "horizon_days"), ()
+        scale = ("z_distance", "horizon_days", "sigma_daily", "sigma_parkinson")
+        if self.base == "parkinson":
+            return scale, ()
+        if self.base == "combo":
+            return scale, ("sigma_implied", "std_ret_1d")
+        return (), ()
+
+    def _query_columns(self) -> list[str]:
+        """Columns that must be present and finite: the monotone query columns and the
+        base's volatility scale (a row without it has no base probability)."""
+        finite, _ = self._base_columns()
+        return list(dict.fromkeys([*self.monotone, *finite]))
+
+    def __sklearn_tags__(self) -> Tags:
+        """A binary classifier of one frame kind, on DataFrames only: NaN allowed in
+        features (not in query columns), category and string columns become categories,
+        every column is an input."""
+        tags = super().__sklearn_tags__()
+        base = tags.input_tags
+        tags.input_tags = FrameInputTags(
+            allow_nan=True,
+            categorical=True,
+            string=True,
+            two_d_array=base.two_d_array,
+            query_columns={self.target: tuple(self._query_columns())},
+            volatility_columns=self._base_columns()[1],
+            every_column_is_input=True,
+        )
+        tags.target_tags.one_d_labels = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
+        return tags
 
     # ------------------------------------------------------------------ parameters
 
@@ -376,14 +466,17 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Column names, category levels and the matrix of ``X``, with every problem."""
         problems: list[Problem] = []
         names = [str(c) for c in X.columns]
-        missing = [c for c in self.monotone if c not in names]
+        query = self._query_columns()
+        vol = [c for c in self._base_columns()[1] if c not in query]
+        missing = [c for c in [*query, *vol] if c not in names]
         if missing:
+            with_base = f" and, with base={self.base!r}, {vol}" if vol else ""
             problems.append(
                 Problem(
                     "X",
                     "missing_columns",
                     len(missing),
-                    f"{type(self).__name__} needs the query columns {list(self.monotone)}; "
+                    f"{type(self).__name__} needs the query columns {query}{with_base}; "
                     f"missing {missing}",
                     tuple(missing),
                 )
@@ -432,7 +525,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                     tuple(unsupported),
                 )
             )
-        query_as_category = [c for c in self.monotone if c in categories]
+        query_as_category = [c for c in query if c in categories]
         if query_as_category:
             problems.append(
                 Problem(
@@ -445,7 +538,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         if problems:
             return names, categories, np.empty((0, 0)), problems
-        matrix = _to_matrix(X, names, categories, list(self.monotone), problems)
+        matrix = _to_matrix(X, names, categories, query, problems)
         return names, categories, matrix, problems
 
     def to_matrix(self, X: Columns) -> FloatArray:
@@ -476,7 +569,9 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "ignored); select the same input columns as in fit"
             )
         problems: list[Problem] = []
-        matrix = _to_matrix(X, self.feature_names_, self.categories_, list(self.monotone), problems)
+        matrix = _to_matrix(
+            X, self.feature_names_, self.categories_, self._query_columns(), problems
+        )
         if problems:
             details = "; ".join(p.render() for p in problems)
             raise PredictionInputError(
@@ -647,8 +742,10 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         n = len(X)
         names, categories, matrix, problems = self._fit_inputs(X)
-        labels = np.asarray(y, dtype=np.float64).reshape(-1)
-        if labels.size != n:
+        labels = label_array(y, problems)
+        if labels is None:
+            labels = np.zeros(n, dtype=np.float64)
+        elif labels.size != n:
             problems.append(
                 Problem(
                     "y",
@@ -703,7 +800,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         if eval_set is not None:
             x_valid, y_valid = eval_set
-            valid_matrix = _to_matrix(x_valid, names, categories, list(self.monotone), problems)
+            valid_matrix = _to_matrix(x_valid, names, categories, self._query_columns(), problems)
             valid_labels = np.asarray(y_valid, dtype=np.float64).reshape(-1)
             if valid_labels.size != len(x_valid) or not np.isin(valid_labels, (0.0, 1.0)).all():
                 problems.append(
@@ -1038,3 +1135,4 @@ class SupportBreakModel(BoostedSurface):
     }
     always_on: ClassVar[tuple[str, ...]] = ("horizon_days",)
     low_monitored: ClassVar[bool] = False
+    target: ClassVar[FrameKind] = "support"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,15 +12,32 @@ from typer.testing import CliRunner
 from downside.config import load_settings
 from downside.store import Store
 
-Bars = Callable[..., pd.DataFrame]
+
+def _bars(periods: int, freq: str) -> pd.DataFrame:
+    """Consistent BTC bars from 2024-01-01 at one venue (open <= close, low < open)."""
+    close = 100.0 + np.arange(periods, dtype="float64")
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=periods, freq=freq, tz="UTC", unit="us"),
+            "symbol": "BTC",
+            "pair": "BTC-USD",
+            "venue": "coinbase_spot",
+            "open": close - 0.5,
+            "high": close + 1.0,
+            "low": close - 1.0,
+            "close": close,
+            "volume_base": 10.0,
+            "volume_quote": np.nan,
+        }
+    )
 
 
 @pytest.fixture
-def cli_store(isolated_env: Path, bars: Bars) -> Store:
+def cli_store(isolated_env: Path) -> Store:
     """The settings' store with two versions: daily bars, then hourly bars."""
     store = Store.from_settings(load_settings())
-    store.ingest({"ohlcv_daily": bars(periods=10)}, origin="first")
-    store.ingest({"ohlcv_hourly": bars(freq="1h", periods=6)}, origin="[bold]second[/]")
+    store.ingest({"ohlcv_daily": _bars(10, "1D")}, origin="first")
+    store.ingest({"ohlcv_hourly": _bars(6, "1h")}, origin="[bold]second[/]")
     return store
 
 
