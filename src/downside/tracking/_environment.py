@@ -6,7 +6,7 @@ fresh environment needs two things:
 - **downside itself**, as a wheel logged with the model (``artifacts/downside-<v>-py3-
   none-any.whl``, referenced from ``requirements.txt`` by a relative path, which pip and
   uv resolve in the model's folder). :func:`pack_wheel` packs the code that is running
-  (the package's files, and the bundled feature and model definitions) with the
+  (the package's files, and the bundled definitions: features, models, ...) with the
   installed distribution's metadata, deterministically: the same code gives the same
   bytes, and the registry records their SHA-256. downside is not on a package index,
   and a version number would not say which code trained the model.
@@ -26,11 +26,10 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import sys
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-
-from downside.config import bundled_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 """The folder of the running ``downside`` package."""
@@ -190,22 +189,31 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
+def _bundled_sources() -> dict[str, Path]:
+    """Archive folder -> source folder of the definitions the wheel bundles under
+    ``downside/_bundled``. An installed wheel has them inside the package (nothing to
+    add); an editable checkout has them at the top level, as the ``force-include``
+    table of its ``pyproject.toml`` maps them."""
+    pyproject = PACKAGE_DIR.parent.parent / "pyproject.toml"
+    if (PACKAGE_DIR / "_bundled").is_dir() or not pyproject.is_file():
+        return {}
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    wheel = config.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+    include: dict[str, str] = wheel.get("wheel", {}).get("force-include", {})
+    return {target: pyproject.parent / source for source, target in include.items()}
+
+
 def wheel_files() -> dict[str, bytes]:
     """Archive path -> bytes of the running package: its files (no bytecode), and the
-    bundled definitions (``downside/_bundled/features``, ``.../models``), which an
-    editable install reads from the checkout."""
-    package = PACKAGE_DIR
+    bundled definitions, which an editable install reads from the checkout."""
     files: dict[str, bytes] = {}
-    for path in sorted(package.rglob("*")):
+    for path in sorted(PACKAGE_DIR.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            files[f"downside/{path.relative_to(package).as_posix()}"] = path.read_bytes()
-    for kind in ("features", "models"):
-        folder = bundled_dir(kind)
+            files[f"downside/{path.relative_to(PACKAGE_DIR).as_posix()}"] = path.read_bytes()
+    for target, folder in _bundled_sources().items():
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                files[f"downside/_bundled/{kind}/{path.relative_to(folder).as_posix()}"] = (
-                    path.read_bytes()
-                )
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[f"{target}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
     return files
 
 
