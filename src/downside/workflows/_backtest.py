@@ -195,6 +195,31 @@ class _Inputs:
     cells: pd.DataFrame | None
 
 
+def _fine_history(spec: ModelSpec, feature_store: FeatureStore) -> pd.DataFrame:
+    """The labelled fine-grid rows of every training symbol (scored and pooled) that the
+    fine climatology learns from: ``threshold, horizon_days, label, label_end``, built
+    one symbol at a time (each symbol's rows depend on its own prices only), so the
+    largest transient is one symbol's rows, not the universe's."""
+    parts = []
+    for symbol in dict.fromkeys((*spec.frame.symbols, *spec.frame.pool_symbols)):
+        rows = build_frame(
+            spec.frame, feature_store, symbols=[symbol], thresholds=FINE_THRESHOLDS, features=[]
+        )
+        label = np.asarray(rows.columns["label"], dtype=np.float64)
+        keep = np.flatnonzero(~np.isnan(label))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "threshold": np.asarray(rows.columns["threshold"])[keep],
+                    "horizon_days": np.asarray(rows.columns["horizon_days"])[keep],
+                    "label": label[keep],
+                    "label_end": rows.columns["label_end"].take(keep),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def _inputs(
     spec: ModelSpec, feature_store: FeatureStore, lo: pd.Timestamp, hi: pd.Timestamp
 ) -> _Inputs:
@@ -202,9 +227,7 @@ def _inputs(
     fine_all = None
     cells = None
     if spec.target == "drawdown":
-        fine_all = build_frame(
-            spec.frame, feature_store, thresholds=FINE_THRESHOLDS, features=[]
-        ).labelled
+        fine_all = _fine_history(spec, feature_store)
         labelled = data.labelled
         first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
             labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
