@@ -12,19 +12,19 @@ from downside.store._plausible import DEFAULT_JUMP_LIMIT, DEFAULT_VENUE_LIMIT
 from downside.store._report import REPORT_COLUMNS, IngestReport, TableIngest
 from downside.store._rules import PublicationRule, PublicationRules
 from downside.store._stitch import PRICE_COLUMNS, SPAN_COLUMNS
-from downside.store._tables import (
-    LEDGER_SPEC,
-    LEDGER_TABLE,
-    RECORD_TABLES,
-    STORE_TABLES,
-    is_record,
-)
 from downside.store._store import (
     DEFAULT_DAILY_VENUES,
     DEFAULT_HOURLY_VENUES,
     MAX_PARTS,
     PAUSE_BEFORE_SWITCH_ENV,
     Store,
+)
+from downside.store._tables import (
+    LEDGER_SPEC,
+    LEDGER_TABLE,
+    RECORD_TABLES,
+    STORE_TABLES,
+    is_record,
 )
 from downside.store._update import CHECKPOINT_NAME, SeriesUpdate, UpdateReport, update
 from downside.store._validate import NAME_PATTERN, TS_FLOOR, check_name
