@@ -10,6 +10,7 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     │   └── ModelInputError                 frames or arrays given to a model or metric are invalid
     ├── FeatureDefinitionError (ValueError) feature definition files are invalid (file and line)
     ├── ModelSpecError (ValueError)         a model spec is invalid
+    ├── ScenarioError (ValueError)          a what-if shock or scenario preset is invalid
     ├── StoreError (RuntimeError)
     │   ├── StoreLockedError (TimeoutError) another process holds the store lock
     │   ├── StoreQueryError (ValueError)    a read asked for something invalid
@@ -20,7 +21,8 @@ built-in it behaves like, so ``except ValueError`` keeps working::
     ├── StaleDataError (ValueError)         inputs are older than their time-to-live
     ├── PredictionInputError (ValueError)   a request the model or data cannot answer
     │   ├── UnknownSymbolError (LookupError) no data for a requested symbol
-    │   └── InsufficientHistoryError (LookupError) too little history before an as-of time
+    │   ├── InsufficientHistoryError (LookupError) too little history before an as-of time
+    │   └── LookAheadError                  a replay asks a model about days its training saw
     ├── NotFittedError (ValueError, AttributeError) a model was used before fit
     ├── TrackingError (RuntimeError)
     │   ├── ModelNotFoundError (LookupError) no such registered model, version or alias
@@ -137,6 +139,16 @@ class ModelSpecError(_ProblemsError):
 
     headline = "invalid model spec"
     remedy = "edit the spec file; see models/drawdown.toml for a complete example"
+
+
+class ScenarioError(_ProblemsError):
+    """A what-if shock or a scenario preset is invalid (presets: file and line)."""
+
+    headline = "invalid what-if scenario"
+    remedy = (
+        "fix the listed shocks (forms: price-=10%, implied_vol+=20, funding=q99, "
+        "leverage.oi_change_7d*=2; see scenarios/presets.toml)"
+    )
 
 
 class StoreError(DownsideError, RuntimeError):
@@ -258,6 +270,37 @@ class UnknownSymbolError(PredictionInputError, LookupError):
 class InsufficientHistoryError(PredictionInputError, LookupError):
     """Too little history is known before an as-of time (volatility needs 20 daily bars,
     walk-forward folds need ``min_train_days`` of labels)."""
+
+
+class LookAheadError(PredictionInputError):
+    """A replay asks a model what it would have said on days its training data reached.
+
+    Attributes:
+        model: the model, e.g. ``downside-drawdown v3``.
+        trained_until: when the last daily bar of its training data became known (None
+            when that is not recorded).
+        first_day: the first day asked for.
+    """
+
+    def __init__(self, model: str, trained_until: Any, first_day: Any) -> None:
+        self.model = model
+        self.trained_until = trained_until
+        self.first_day = first_day
+        if trained_until is None:
+            message = (
+                f"cannot replay {model}: when its training data ended is not recorded (its "
+                "training run has no data_fingerprint.json), so a replay could be in-sample; "
+                "retrain it with `downside train` and replay the new version"
+            )
+        else:
+            earliest = trained_until.ceil("D")
+            message = (
+                f"cannot replay {model} from {first_day:%Y-%m-%d}: it was trained on data "
+                f"known until {trained_until:%Y-%m-%d %H:%M} UTC, so its forecasts before that "
+                f"are in-sample fits, not a track record; replay from {earliest:%Y-%m-%d} or "
+                "later, or replay a model trained on earlier data"
+            )
+        super().__init__(message)
 
 
 class NotFittedError(DownsideError, ValueError, AttributeError):

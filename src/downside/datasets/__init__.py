@@ -7,6 +7,8 @@
 - :class:`WalkForward` gives purged, embargoed walk-forward folds.
 - :func:`drawdown_frame` and :func:`support_frame` stack labels and features for frames
   given as DataFrames (the builder uses the latter for support levels).
+- :class:`Shock` and :class:`ShockTransform`: what-if changes of inputs, applied in one
+  place to built rows; :func:`load_scenarios` reads the presets (``scenarios/``).
 """
 
 from downside.datasets._builder import (
@@ -31,12 +33,27 @@ from downside.datasets._frames import (
     support_frame,
 )
 from downside.datasets._request import Request, check_request
+from downside.datasets._shocks import (
+    OPERATIONS,
+    PRESET_FILE,
+    SPECIAL_INPUTS,
+    ScenarioPreset,
+    Shock,
+    ShockEffect,
+    ShockTransform,
+    apply_shock,
+    check_inputs,
+    load_scenarios,
+)
 from downside.datasets._walkforward import Fold, WalkForward, purge_mask
 
 __all__ = [
     "DRAWDOWN_COLUMNS",
     "DRAWDOWN_QUERY",
     "LABEL_COLUMNS",
+    "OPERATIONS",
+    "PRESET_FILE",
+    "SPECIAL_INPUTS",
     "SUPPORT_COLUMNS",
     "SUPPORT_QUERY",
     "VOL_INPUTS",
@@ -45,14 +62,21 @@ __all__ = [
     "Frame",
     "FrameSpec",
     "Request",
+    "ScenarioPreset",
+    "Shock",
+    "ShockEffect",
+    "ShockTransform",
     "WalkForward",
+    "apply_shock",
     "build_frame",
+    "check_inputs",
     "check_request",
     "daily_prices",
     "daily_spine",
     "drawdown_frame",
     "family_names",
     "labelled",
+    "load_scenarios",
     "purge_mask",
     "select_features",
     "support_frame",

@@ -2,11 +2,11 @@
 
 Proper scoring rules (:func:`brier_score`, :func:`log_loss`, :func:`brier_skill`),
 calibration diagnostics (:func:`expected_calibration_error`, :func:`reliability_table`,
-:func:`reliability_diagram`), block-bootstrap intervals for time-ordered rows, metrics
-per group (:func:`breakdown`), the dense-grid monotonicity check of a drawdown surface
-and the backtest report writer. No model library is imported here; the plotting and
-report names are imported on first use, so scoring (used by the served model's
-imports) does not load matplotlib.
+:func:`reliability_diagram`), input drift (:func:`population_stability`),
+block-bootstrap intervals for time-ordered rows, metrics per group (:func:`breakdown`),
+the dense-grid monotonicity check of a drawdown surface and the backtest report writer.
+No model library is imported here; the plotting and report names are imported on first
+use, so scoring (used by the served model's imports) does not load matplotlib.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from downside.evaluation._breakdown import (
     grid_frame,
     monotonicity_violations,
     volatility_regime,
+)
+from downside.evaluation._drift import (
+    PSI_FLOOR,
+    bin_shares,
+    population_stability,
+    quantile_edges,
+    window_psi,
 )
 from downside.evaluation._metrics import (
     RELIABILITY_COLUMNS,
@@ -49,11 +56,13 @@ if TYPE_CHECKING:
         skill_chart,
         write_backtest_report,
     )
+    from downside.evaluation._track import rolling_chart
 
 _LAZY = {
     **dict.fromkeys(
         (
             "FAMILY_COLORS",
+            "PSI_FLOOR",
             "ReportSection",
             "contribution_bars",
             "drawdown_history",
@@ -67,6 +76,7 @@ _LAZY = {
     **dict.fromkeys(
         ("fold_chart", "reliability_diagram", "skill_chart", "write_backtest_report"), "_report"
     ),
+    "rolling_chart": "_track",
 }
 
 
@@ -81,10 +91,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BREAKDOWN_METRICS",
     "FAMILY_COLORS",
+    "PSI_FLOOR",
     "RELIABILITY_COLUMNS",
     "VOL_REGIME",
     "BootstrapInterval",
     "ReportSection",
+    "bin_shares",
     "block_bootstrap_ci",
     "breakdown",
     "brier_score",
@@ -96,13 +108,17 @@ __all__ = [
     "grid_frame",
     "log_loss",
     "monotonicity_violations",
+    "population_stability",
+    "quantile_edges",
     "realized_drawdown",
     "reliability_diagram",
     "reliability_table",
+    "rolling_chart",
     "skill_chart",
     "support_chart",
     "surface_heatmap",
     "volatility_regime",
+    "window_psi",
     "write_backtest_report",
     "write_html_report",
 ]

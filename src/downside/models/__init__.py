@@ -9,7 +9,9 @@
 - Baselines on the same frames: :class:`Climatology`, :class:`GBMFirstPassage`,
   :class:`VolLogistic`.
 - :mod:`._fit`: where models are fitted (:func:`walk_forward`, :func:`fit_final`).
-- :class:`Predictor`: a fitted model that answers requests at any as-of time.
+- :class:`Predictor`: a fitted model that answers requests at any as-of time; its
+  :class:`InputProfile` (range and deciles of every input in training) checks drift and
+  what-if shocks; :func:`run_scenario` answers a request with and without shocks.
 - :func:`family_contributions`: exact Shapley values of the driver families in
   probability points.
 - Tuning: one Optuna study per spec (:func:`run_worker`). The tuning names are imported
@@ -43,7 +45,9 @@ from downside.models._fit import (
     test_rows,
     walk_forward,
 )
-from downside.models._predictor import Predictor
+from downside.models._predictor import FrameTransform, Predictor
+from downside.models._profile import ColumnProfile, InputProfile
+from downside.models._scenario import ScenarioResult, run_scenario
 from downside.models._spec import ModelSpec, load_spec, parse_spec
 from downside.models._surface import (
     EVAL_METRIC,
@@ -108,15 +112,19 @@ __all__ = [
     "BoostedSurface",
     "Calibrator",
     "Climatology",
+    "ColumnProfile",
     "DrawdownSurface",
     "EwmaFhs",
     "FoldScore",
+    "FrameTransform",
     "GBMFirstPassage",
     "IdentityCalibrator",
+    "InputProfile",
     "IsotonicCalibrator",
     "ModelSpec",
     "PlattCalibrator",
     "Predictor",
+    "ScenarioResult",
     "SupportBreakModel",
     "TuningResult",
     "VolLogistic",
@@ -135,6 +143,7 @@ __all__ = [
     "make_objective",
     "open_study",
     "parse_spec",
+    "run_scenario",
     "run_worker",
     "score_fold",
     "search_space",

@@ -9,6 +9,11 @@ milliseconds). The probability is the model's own (booster, base margin, calibra
 the driver points are :func:`downside.models.shapley_by_family` of the TreeSHAP values,
 tabulated once per model by :mod:`downside.models._treeshap`.
 
+What-if questions. :meth:`Predictor.predict` takes a ``transform`` of the built rows,
+applied before they are scored: :class:`downside.datasets.ShockTransform` moves inputs
+there (the one place shocks are applied), so a scenario is answered on exactly the road
+of the base forecast, and a transform that changes nothing gives it exactly.
+
 Stale inputs. A feature the model splits on whose value at the as-of time is older
 than its time-to-live (``FeatureStore.stale``) makes :meth:`Predictor.predict` raise
 :class:`~downside.errors.StaleDataError` naming the features and their ages. With
@@ -19,7 +24,7 @@ value), and the ``stale_features`` column lists them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,7 @@ from downside.errors import StaleDataError
 from downside.features import FeatureStore
 from downside.models._baselines import GBMFirstPassage
 from downside.models._explain import shapley_by_family
+from downside.models._profile import InputProfile
 from downside.models._spec import ModelSpec, parse_spec
 from downside.models._surface import DrawdownSurface, SupportBreakModel
 from downside.models._treeshap import GroupedTreeShap
@@ -42,6 +48,9 @@ LEGACY_FAMILY_NAMES: tuple[str, ...] = ("leverage", "funding", "etf_flows", "rat
 """Family order of version-1 states, which did not record it."""
 
 FloatArray = npt.NDArray[np.float64]
+
+FrameTransform = Callable[[Frame], Frame]
+"""Changes the rows of a request after they are built and before they are scored."""
 
 
 @dataclass
@@ -64,6 +73,8 @@ class Predictor:
         input_columns: model inputs, in training order.
         families: driver family of every input column.
         family_names: the driver families, in output order.
+        profile: range and deciles of every numeric input in training (None for models
+            saved before profiles were kept).
     """
 
     spec: ModelSpec
@@ -72,6 +83,7 @@ class Predictor:
     input_columns: tuple[str, ...]
     families: Mapping[str, str]
     family_names: tuple[str, ...] = LEGACY_FAMILY_NAMES
+    profile: InputProfile | None = field(default=None, compare=False, repr=False)
     _runtime: _Runtime = field(default_factory=_Runtime, init=False, compare=False, repr=False)
 
     @classmethod
@@ -82,12 +94,21 @@ class Predictor:
         model: DrawdownSurface | SupportBreakModel,
         data: Frame,
     ) -> Predictor:
-        """A predictor for a model fitted on ``data``'s input columns."""
-        return cls(spec, spec_text, model, data.input_columns, data.families, data.family_names)
+        """A predictor for a model fitted on ``data``'s input columns (its labelled rows
+        give the input profile)."""
+        return cls(
+            spec,
+            spec_text,
+            model,
+            data.input_columns,
+            data.families,
+            data.family_names,
+            InputProfile.of_frame(data),
+        )
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state; the booster is kept in LightGBM's text format."""
-        return {
+        state: dict[str, Any] = {
             "version": STATE_VERSION,
             "spec_text": self.spec_text,
             "model": self.model.to_state(),
@@ -95,6 +116,9 @@ class Predictor:
             "families": dict(self.families),
             "family_names": list(self.family_names),
         }
+        if self.profile is not None:
+            state["profile"] = self.profile.to_state()
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Predictor:
@@ -107,6 +131,7 @@ class Predictor:
             input_columns=tuple(state["input_columns"]),
             families=dict(state["families"]),
             family_names=tuple(state.get("family_names", LEGACY_FAMILY_NAMES)),
+            profile=InputProfile.from_state(state["profile"]) if "profile" in state else None,
         )
 
     @property
@@ -161,8 +186,10 @@ class Predictor:
         levels: Any = None,
         rows: pd.DataFrame | None = None,
         allow_stale: bool = False,
+        transform: FrameTransform | None = None,
     ) -> pd.DataFrame:
-        """Check a request (:func:`downside.datasets.check_request`) and answer it.
+        """Check a request (:func:`downside.datasets.check_request`) and answer it
+        (``transform``: see :meth:`predict`).
 
         Raises:
             UnknownSymbolError, InvalidTimeError, PredictionInputError: a bad request.
@@ -179,7 +206,7 @@ class Predictor:
             levels=levels,
             rows=rows,
         )
-        return self.predict(feature_store, request, allow_stale=allow_stale)
+        return self.predict(feature_store, request, allow_stale=allow_stale, transform=transform)
 
     def frame(self, feature_store: FeatureStore, request: Request) -> Frame:
         """The model's rows for a checked request, built as in training (no labels)."""
@@ -195,7 +222,12 @@ class Predictor:
         )
 
     def predict(
-        self, feature_store: FeatureStore, request: Request, *, allow_stale: bool = False
+        self,
+        feature_store: FeatureStore,
+        request: Request,
+        *,
+        allow_stale: bool = False,
+        transform: FrameTransform | None = None,
     ) -> pd.DataFrame:
         """Probabilities, the volatility baseline and family contributions.
 
@@ -205,6 +237,9 @@ class Predictor:
             allow_stale: answer even where features the model uses are older than
                 their time-to-live (they are treated as missing and listed in
                 ``stale_features``) instead of raising.
+            transform: changes the built rows before they are scored (what-if shocks,
+                :class:`downside.datasets.ShockTransform`); it may drop rows, never add
+                keys. None scores the rows as built.
 
         Returns:
             Sorted by ``asof``, ``symbol``, then the grid: ``asof, symbol, threshold``
@@ -222,6 +257,8 @@ class Predictor:
                 as-of time (unless ``allow_stale``).
         """
         data = self.frame(feature_store, request)
+        if transform is not None:
+            data = transform(data)
         stale = self._stale(feature_store, data, allow_stale)
         row_key = data.row_key
         cell = self.spec.frame.cell_column
