@@ -3,34 +3,50 @@
 >>> from downside import Forecaster                     # doctest: +SKIP
 >>> fc = Forecaster.load()                               # doctest: +SKIP
 >>> fc.predict_drawdown(["BTC"])                         # doctest: +SKIP
+>>> fc.scenario(["BTC"], ["price-=10%", "funding=q99"])  # doctest: +SKIP
+
+The daily loop of a risk desk: :func:`forecast` (update, forecast, record in the ledger,
+write the report), :func:`evaluate` (score the matured forecasts; ``replay=`` fills in
+past days), :func:`monitor` (drift, freshness, calibration decay).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from downside.config import Settings, load_settings
-from downside.errors import PredictionInputError, TrackingError
+from downside.datasets import (
+    ScenarioPreset,
+    Shock,
+    check_request,
+    load_scenarios,
+)
+from downside.errors import PredictionInputError, Problem, ScenarioError, TrackingError
 from downside.features import FeatureStore
 from downside.models import (
     ModelSpec,
     Predictor,
+    ScenarioResult,
     TuningResult,
     close_study,
     load_spec,
     open_study,
+    run_scenario,
     summarize,
 )
 from downside.sources import simulate_market
-from downside.store import IngestReport, Store
+from downside.store import IngestReport, Store, UpdateReport
 from downside.tracking import (
     ModelSource,
     TrainResult,
@@ -44,15 +60,29 @@ from downside.vocabulary import utc
 from downside.workflows import (
     AblationResult,
     BacktestResult,
+    DailyForecast,
+    Evaluation,
     FitResult,
+    LedgerModel,
     ModelInfo,
+    MonitorLimits,
+    MonitorReport,
     RiskReport,
+    count_by,
+    daily_forecast,
+    evaluate_ledger,
     fit_spec,
+    read_ledger,
+    record,
+    replay_days,
+    replay_rows,
     run_ablation,
     run_backtest,
     write_ablation,
     write_backtest,
+    write_track_record,
 )
+from downside.workflows import monitor as run_monitor
 from downside.workflows import risk_report as run_risk_report
 
 Progress = Callable[[str], None]
@@ -398,6 +428,121 @@ class Forecaster:
             allow_stale=allow_stale,
         )
 
+    def scenario(
+        self,
+        symbols: Sequence[str] | str,
+        shocks: str | Shock | Sequence[str | Shock],
+        *,
+        target: Literal["drawdown", "support"] = "drawdown",
+        asof: Any = None,
+        thresholds: Sequence[float] | None = None,
+        horizons: Sequence[float] | None = None,
+        levels: Sequence[float] | None = None,
+        allow_stale: bool = False,
+    ) -> ScenarioResult:
+        """What if inputs were otherwise: each probability beside its base case.
+
+        Args:
+            symbols: one symbol or several.
+            shocks: a preset name (``"leverage_flush"``, see :func:`scenario_presets`), a
+                :class:`~downside.datasets.Shock`, a shock in text form
+                (``"price-=10%"``, ``"implied_vol+=20"``, ``"funding=q99"``,
+                ``"etf_flows.etf_flow_total_sum_20obs=q5"``), or a list of them,
+                applied in order; an empty list answers the base case.
+            target: ``drawdown`` (the surface) or ``support`` (support-break odds).
+            asof, thresholds, horizons, levels, allow_stale: as in
+                :meth:`predict_drawdown` and :meth:`predict_support_break`.
+
+        Returns:
+            The table (base probability, scenario probability, change, change of the
+            reference and of each family's points, inputs moved outside their training
+            range), the inputs moved, unused inputs and support levels the shock put
+            above the price; see :class:`~downside.models.ScenarioResult`.
+
+        Raises:
+            ScenarioError: an unknown preset, input or malformed shock.
+            PredictionInputError: no model of that target, or a bad request.
+            StaleDataError: stale inputs (unless ``allow_stale``).
+        """
+        predictor = self.drawdown if target == "drawdown" else self.support
+        if predictor is None:
+            raise PredictionInputError(
+                f"no {target} model loaded; pass {target}_uri to Forecaster.load"
+            )
+        if target == "support" and isinstance(symbols, list | tuple) and len(symbols) != 1:
+            raise PredictionInputError("support scenarios take one symbol at a time")
+        request = check_request(
+            predictor.spec.frame,
+            self.feature_store,
+            symbols=symbols,
+            asof=asof,
+            thresholds=thresholds if target == "drawdown" else None,
+            horizons=horizons,
+            levels=levels if target == "support" else None,
+        )
+        return run_scenario(
+            predictor,
+            self.feature_store,
+            request,
+            resolve_shocks(shocks, settings=self.settings),
+            allow_stale=allow_stale,
+        )
+
+
+def scenario_presets(*, settings: Settings | None = None) -> dict[str, ScenarioPreset]:
+    """The scenario presets of the configured folder (``scenarios/presets.toml``).
+
+    Raises:
+        ScenarioError: an invalid presets file (every problem, with file and line).
+    """
+    return load_scenarios(_settings(settings).resolved_scenario_dir)
+
+
+def resolve_shocks(
+    shocks: str | Shock | Sequence[str | Shock], *, settings: Settings | None = None
+) -> list[Shock]:
+    """Shocks from preset names, shocks and shocks in text form (in order).
+
+    Raises:
+        ScenarioError: an unknown preset name or a malformed shock.
+    """
+    items: Sequence[str | Shock] = [shocks] if isinstance(shocks, str | Shock) else shocks
+    presets: dict[str, ScenarioPreset] | None = None
+    out: list[Shock] = []
+    for item in items:
+        if isinstance(item, Shock):
+            out.append(item)
+        elif isinstance(item, str) and "=" in item:
+            out.append(Shock.parse(item))
+        elif isinstance(item, str):
+            if presets is None:
+                presets = scenario_presets(settings=settings)
+            if item not in presets:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            "scenario",
+                            "unknown_preset",
+                            1,
+                            f"no preset {item!r}; presets: {', '.join(sorted(presets))} (or a "
+                            "shock such as price-=10%)",
+                        )
+                    ]
+                )
+            out.extend(presets[item].shocks)
+        else:
+            raise ScenarioError(
+                [
+                    Problem(
+                        "scenario",
+                        "invalid_shock",
+                        1,
+                        f"expected a preset name, a Shock or a shock text, received {item!r}",
+                    )
+                ]
+            )
+    return out
+
 
 def _model_info(kind: str, source: ModelSource, settings: Settings, out: Path) -> ModelInfo:
     """What the registry knows about a model in use, for the report."""
@@ -502,3 +647,307 @@ def quickstart(
     return QuickstartResult(
         results["drawdown"], results["support"], surface, supports, surface["asof"].max()
     )
+
+
+# ---------------------------------------------------------------------------- daily loop
+
+
+def _ledger_models(fc: Forecaster) -> dict[str, LedgerModel]:
+    """The forecaster's models with their registered names and versions."""
+    out: dict[str, LedgerModel] = {}
+    for kind, predictor in (("drawdown", fc.drawdown), ("support", fc.support)):
+        if predictor is None:
+            continue
+        source = fc.sources.get(kind)
+        name = source.name if source is not None and source.name else predictor.spec.registered_name
+        version = source.version if source is not None and source.version else "unregistered"
+        out[kind] = LedgerModel(predictor, name, str(version))
+    return out
+
+
+def _limits(settings: Settings) -> MonitorLimits:
+    return MonitorLimits(
+        window_days=settings.monitor_window_days,
+        psi_alert=settings.monitor_psi_alert,
+        drift_quantile=settings.monitor_drift_quantile,
+        min_outside_share=settings.monitor_min_outside_share,
+        max_price_age_hours=settings.monitor_max_price_age_hours,
+        max_source_age_hours=settings.monitor_max_source_age_hours,
+        min_skill=settings.monitor_min_skill,
+        max_ece=settings.monitor_max_ece,
+        min_days=settings.monitor_min_days,
+    )
+
+
+@dataclass(frozen=True)
+class ForecastRun:
+    """What :func:`forecast` did.
+
+    Attributes:
+        daily: the forecasts, the ledger records written and the freshness of the inputs.
+        reports: per symbol, the risk report's ``index.html`` (empty without ``out``).
+        folder: the day's report folder (``out/YYYY-MM-DD``), None without ``out``.
+        updated: what ``update`` fetched, if it ran.
+        ingested: what ``ingest`` ingested, if given.
+        seconds: wall time of the run.
+    """
+
+    daily: DailyForecast
+    reports: dict[str, Path]
+    folder: Path | None
+    updated: UpdateReport | None
+    ingested: IngestReport | None
+    seconds: float
+
+
+def _atomic_reports(
+    fc: Forecaster, symbols: Sequence[str], folder: Path, asof: pd.Timestamp, history_days: int
+) -> dict[str, Path]:
+    """Each symbol's risk report under ``folder/<SYMBOL>/``, written into a temporary
+    sibling folder and renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        found = {}
+        for symbol in symbols:
+            report = risk_report(
+                symbol, tmp / symbol, asof=asof, forecaster=fc, history_days=history_days
+            )
+            found[symbol] = folder / symbol / report.index.name
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+        return found
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def forecast(
+    *,
+    symbols: Sequence[str] | None = None,
+    update: bool = False,
+    sources: Sequence[str] | None = None,
+    ingest: Path | None = None,
+    out: Path | None = None,
+    alias: str = "champion",
+    now: Any = None,
+    history_days: int = 365,
+    forecaster: Forecaster | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> ForecastRun:
+    """The daily job (see `downside forecast`): optionally refresh the store (``update``
+    from live ``sources``, or ``ingest`` a folder of files), forecast the surface and the
+    support-break odds of the universe at the latest as-of time with the ``alias``
+    models, append them to the forecast ledger and, with ``out``, write each symbol's
+    HTML risk report under ``out/YYYY-MM-DD/SYMBOL/``.
+
+    A rerun the same day records nothing new and leaves an existing report folder as it
+    is. Stale inputs do not stop the run: ``result.daily.stale`` says what is stale.
+
+    Raises:
+        ModelNotFoundError: no registered models under ``alias``.
+        SourceError: an update source failed (nothing else ran).
+        SchemaError: the ingested files are invalid.
+        UnknownSymbolError, InsufficientHistoryError: the universe cannot be forecast.
+    """
+    started = time.perf_counter()
+    s = _settings(settings)
+    say = progress or (lambda _msg: None)
+    store = Store.from_settings(s)
+    updated = ingested = None
+    if ingest is not None:
+        say(f"ingesting {ingest}")
+        ingested = store.ingest_files(ingest)
+    if update:
+        from downside.sources.live import make_connectors
+        from downside.store import update as run_update
+
+        say("updating live sources")
+        updated = run_update(store, make_connectors(sources, settings=s), symbols=symbols)
+    fc = forecaster if forecaster is not None else Forecaster.load(alias=alias, settings=s)
+    say("forecasting and recording in the ledger")
+    daily = daily_forecast(
+        _ledger_models(fc),
+        fc.feature_store,
+        symbols=symbols,
+        now=now,
+        max_price_age_hours=s.monitor_max_price_age_hours,
+        max_source_age_hours=s.monitor_max_source_age_hours,
+    )
+    reports: dict[str, Path] = {}
+    folder = None
+    if out is not None:
+        folder = out / f"{daily.asof:%Y-%m-%d}"
+        names = sorted({str(x) for a in daily.answers.values() for x in a["symbol"]})
+        if folder.is_dir() and daily.recorded == 0:
+            reports = {n: folder / n / "index.html" for n in names if (folder / n).is_dir()}
+        else:
+            say(f"writing the risk reports to {folder}")
+            reports = _atomic_reports(fc, names, folder, daily.asof, history_days)
+    return ForecastRun(daily, reports, folder, updated, ingested, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """What :func:`evaluate` did.
+
+    Attributes:
+        evaluation: the scores (see :class:`downside.workflows.Evaluation`).
+        records: ledger records per model version.
+        replayed: per model version, ledger records a replay inserted (and how many were
+            already there).
+        files: the report files (empty without ``out``).
+        run_id: the MLflow monitoring run (None when not logged).
+        monitor: the monitoring checks, when asked for.
+    """
+
+    evaluation: Evaluation
+    records: dict[str, int]
+    replayed: dict[str, tuple[int, int]]
+    files: list[Path]
+    run_id: str | None
+    monitor: MonitorReport | None = None
+
+
+_KINDS: dict[str, tuple[str, ...]] = {
+    "all": ("drawdown", "support"),
+    "drawdown": ("drawdown",),
+    "support": ("support",),
+}
+
+
+def _specs(settings: Settings, kinds: Sequence[str]) -> dict[str, ModelSpec]:
+    return {kind: load_spec(kind, settings.resolved_model_dir) for kind in kinds}
+
+
+def evaluate(
+    *,
+    replay: tuple[Any, Any] | None = None,
+    model: Literal["all", "drawdown", "support"] = "all",
+    version: str | None = None,
+    alias: str = "champion",
+    out: Path | None = None,
+    n_boot: int = 500,
+    log: bool = True,
+    check: bool = False,
+    now: Any = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> EvaluationRun:
+    """Score every matured ledger forecast (see `downside evaluate`).
+
+    Args:
+        replay: ``(FROM, TO)``: first fill the ledger with what the ``alias`` model (or
+            ``version``) would have said on each day from FROM to TO, strictly point in
+            time (refused for a model trained on data of those days).
+        model: which models: ``drawdown``, ``support`` or ``all``.
+        version: a registered version to replay (default: the ``alias`` version).
+        alias: registry alias of the replayed and monitored models.
+        out: folder for the report (``index.html``, CSVs, figures).
+        n_boot: bootstrap replicates per interval.
+        log: log a monitoring run to MLflow.
+        check: also run the monitoring checks (:func:`monitor`) and report them.
+        now: the wall clock of the freshness checks (default: now).
+
+    Raises:
+        LookAheadError: a replay of days the model's training data reached.
+        ModelNotFoundError: no such registered model, version or alias.
+        InvalidTimeError: FROM or TO is not a time.
+    """
+    s = _settings(settings)
+    say = progress or (lambda _msg: None)
+    kinds = _KINDS[model]
+    store = Store.from_settings(s)
+    fs = FeatureStore.from_settings(s)
+    specs: dict[str, ModelSpec] = {}
+    replayed: dict[str, tuple[int, int]] = {}
+    replay_text = None
+    if replay is not None:
+        from downside.tracking import training_data_end
+
+        for kind in kinds:
+            name = f"downside-{kind}"
+            uri = f"models:/{name}/{version}" if version else f"models:/{name}@{alias}"
+            source = resolve_model(uri, s)
+            predictor = load_predictor(uri, s)
+            specs[kind] = predictor.spec
+            ledger_model = LedgerModel(predictor, str(source.name), str(source.version))
+            days = replay_days(fs, predictor.spec.frame.symbols, replay[0], replay[1])
+            say(f"replaying {ledger_model.describe()} over {len(days)} days")
+            rows = replay_rows(ledger_model, fs, days, trained_until=training_data_end(source, s))
+            report = record(store, rows, origin=f"replay {days[0]:%Y-%m-%d}..{days[-1]:%Y-%m-%d}")
+            entry = report.table("forecast_ledger")
+            replayed[ledger_model.describe()] = (entry.inserted, entry.unchanged)
+        replay_text = f"{replay[0]}..{replay[1]}"
+    ledger = read_ledger(store)
+    ledger = ledger[ledger["target"].isin(kinds)].reset_index(drop=True)
+    missing = [k for k in dict.fromkeys(ledger["target"]) if k not in specs]
+    specs |= _specs(s, missing)
+    say(f"scoring {len(ledger):,} ledger records")
+    evaluation = evaluate_ledger(
+        ledger,
+        fs,
+        specs,
+        n_boot=n_boot,
+        seed=s.seed,
+        window_days=s.monitor_window_days,
+    )
+    checks = None
+    if check:
+        checks = monitor(alias=alias, evaluation=evaluation, now=now, settings=s)
+    files: list[Path] = []
+    records = dict(count_by(ledger))
+    if out is not None:
+        files = write_track_record(evaluation, out, monitor=checks, records=records)
+    run_id = None
+    if log:
+        from downside.tracking import log_monitoring
+
+        run_id = log_monitoring(
+            evaluation, s, report=checks, folder=out, models=list(records), replayed=replay_text
+        )
+    return EvaluationRun(evaluation, records, replayed, files, run_id, checks)
+
+
+def monitor(
+    *,
+    alias: str = "champion",
+    evaluation: Evaluation | None = None,
+    now: Any = None,
+    forecaster: Forecaster | None = None,
+    settings: Settings | None = None,
+) -> MonitorReport:
+    """Input drift, source staleness and calibration decay of the ``alias`` models
+    (see `downside monitor`), with the limits of the ``monitor_*`` settings.
+
+    Args:
+        alias: registry alias of the models checked.
+        evaluation: the track record (default: scored now from the ledger, with fewer
+            bootstrap replicates).
+        now: the wall clock of the freshness checks (default: now).
+        forecaster: the models (default: loaded from the registry).
+
+    Raises:
+        ModelNotFoundError: no registered models under ``alias``.
+    """
+    s = _settings(settings)
+    fc = forecaster if forecaster is not None else Forecaster.load(alias=alias, settings=s)
+    models = _ledger_models(fc)
+    if evaluation is None:
+        store = fc.feature_store.store
+        assert isinstance(store, Store)
+        ledger = read_ledger(store, models=[m.name for m in models.values()])
+        evaluation = evaluate_ledger(
+            ledger,
+            fc.feature_store,
+            {k: m.predictor.spec for k, m in models.items()},
+            n_boot=200,
+            seed=s.seed,
+            window_days=s.monitor_window_days,
+        )
+    return run_monitor(models, fc.feature_store, evaluation, now=now, limits=_limits(s))

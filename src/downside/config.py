@@ -13,8 +13,11 @@ All state lives under ``home`` (``DOWNSIDE_HOME``, default ``./.downside``)::
 
 ``tracking_uri`` and ``optuna_storage`` accept any MLflow tracking URI or Optuna storage
 URL (``postgresql+psycopg://user:pw@host/db`` for many tuning workers). Feature and
-model definitions are the ones shipped with the package unless ``feature_dir`` or
-``model_dir`` name a folder of the user's; the working directory is never searched.
+model definitions (and the what-if scenario presets) are the ones shipped with the
+package unless ``feature_dir``, ``model_dir`` or ``scenario_dir`` name a folder of the
+user's; the working directory is never searched. The ``monitor_*`` settings are the
+limits of ``downside forecast`` (freshness) and ``downside monitor`` (drift, freshness,
+calibration decay).
 
 Environment variables (all optional): see :data:`ENV_VARS`, or the table in the README.
 """
@@ -46,7 +49,7 @@ class Secret(str):
 
 
 def bundled_dir(name: str) -> Path:
-    """Definitions shipped with the package: ``features`` or ``models``.
+    """Definitions shipped with the package: ``features``, ``models`` or ``scenarios``.
 
     An installed wheel carries them in ``downside/_bundled/<name>``; an editable install
     of a checkout reads the checkout's top-level folder beside ``src/``.
@@ -77,6 +80,9 @@ class Settings:
     )
     model_dir: Path | None = field(
         default=None, metadata=_limit(doc="folder of model specs (default: bundled)")
+    )
+    scenario_dir: Path | None = field(
+        default=None, metadata=_limit(doc="folder of what-if scenario presets (default: bundled)")
     )
     lock_timeout_s: float = field(
         default=600.0, metadata=_limit(0, doc="seconds an ingest waits for the store lock")
@@ -127,6 +133,44 @@ class Settings:
         default=0.0,
         metadata=_limit(0, doc="test hook: seconds an ingest sleeps before its manifest switch"),
     )
+    monitor_max_price_age_hours: float = field(
+        default=36.0,
+        metadata=_limit(1, doc="oldest acceptable price bar (forecast and monitor), hours"),
+    )
+    monitor_max_source_age_hours: float = field(
+        default=120.0,
+        metadata=_limit(1, doc="oldest acceptable value of the other sources, hours"),
+    )
+    monitor_window_days: int = field(
+        default=30, metadata=_limit(7, 365, doc="recent window of drift and rolling scores, days")
+    )
+    monitor_psi_alert: float = field(
+        default=0.25, metadata=_limit(0, doc="smallest population stability index that drifts")
+    )
+    monitor_drift_quantile: float = field(
+        default=1.0,
+        metadata=_limit(
+            0.5, 1, doc="quantile of same-length training windows' PSI a recent PSI must exceed"
+        ),
+    )
+    monitor_min_outside_share: float = field(
+        default=0.05,
+        metadata=_limit(
+            0, 1, doc="share of recent values outside the training range a drifting input needs"
+        ),
+    )
+    monitor_min_skill: float = field(
+        default=0.0,
+        metadata=_limit(
+            -1, 1, doc="alert when the rolling skill's whole interval lies below this fraction"
+        ),
+    )
+    monitor_max_ece: float = field(
+        default=0.1, metadata=_limit(0, 1, doc="alert above this rolling calibration error")
+    )
+    monitor_min_days: int = field(
+        default=20, metadata=_limit(1, doc="matured as-of days before calibration is judged")
+    )
 
     @property
     def store_dir(self) -> Path:
@@ -156,6 +200,10 @@ class Settings:
     def resolved_model_dir(self) -> Path:
         return self.model_dir or bundled_dir("models")
 
+    @property
+    def resolved_scenario_dir(self) -> Path:
+        return self.scenario_dir or bundled_dir("scenarios")
+
 
 @dataclass(frozen=True)
 class EnvVar:
@@ -178,6 +226,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DOWNSIDE_OPTUNA_GRACE", "optuna_grace_s"),
     EnvVar("DOWNSIDE_FEATURE_DIR", "feature_dir"),
     EnvVar("DOWNSIDE_MODEL_DIR", "model_dir"),
+    EnvVar("DOWNSIDE_SCENARIO_DIR", "scenario_dir"),
     EnvVar("DOWNSIDE_LOCK_TIMEOUT", "lock_timeout_s"),
     EnvVar("DOWNSIDE_DAILY_VENUES", "daily_venues"),
     EnvVar("DOWNSIDE_HOURLY_VENUES", "hourly_venues"),
@@ -186,6 +235,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DOWNSIDE_STORE_JUMP_LIMIT", "store_jump_limit"),
     EnvVar("DOWNSIDE_STORE_VENUE_JUMP_LIMIT", "store_venue_jump_limit"),
     EnvVar("DOWNSIDE_STORE_PAUSE_BEFORE_SWITCH_S", "store_pause_before_switch_s"),
+    EnvVar("DOWNSIDE_MONITOR_MAX_PRICE_AGE_HOURS", "monitor_max_price_age_hours"),
+    EnvVar("DOWNSIDE_MONITOR_MAX_SOURCE_AGE_HOURS", "monitor_max_source_age_hours"),
+    EnvVar("DOWNSIDE_MONITOR_WINDOW_DAYS", "monitor_window_days"),
+    EnvVar("DOWNSIDE_MONITOR_PSI_ALERT", "monitor_psi_alert"),
+    EnvVar("DOWNSIDE_MONITOR_DRIFT_QUANTILE", "monitor_drift_quantile"),
+    EnvVar("DOWNSIDE_MONITOR_MIN_OUTSIDE_SHARE", "monitor_min_outside_share"),
+    EnvVar("DOWNSIDE_MONITOR_MIN_SKILL", "monitor_min_skill"),
+    EnvVar("DOWNSIDE_MONITOR_MAX_ECE", "monitor_max_ece"),
+    EnvVar("DOWNSIDE_MONITOR_MIN_DAYS", "monitor_min_days"),
     EnvVar("FRED_API_KEY", "fred_api_key"),
     EnvVar("COINGLASS_API_KEY", "coinglass_api_key"),
 )

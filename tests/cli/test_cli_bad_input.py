@@ -285,6 +285,92 @@ CASES = {
     "ingest-missing-folder-with-brackets": case(
         "ingest", "files", "{tmp}/nowhere[bold]", says="{tmp}/nowhere[bold]: missing_folder (1)"
     ),
+    # the daily loop
+    "forecast-update-and-ingest": case(
+        "forecast", "--update", "--ingest", "{tmp}", says="--ingest: pass --update or --ingest DIR"
+    ),
+    "forecast-sources-without-update": case(
+        "forecast", "--sources", "binance", says="--sources: expected with --update"
+    ),
+    "forecast-ingest-not-a-folder": case(
+        "forecast",
+        "--ingest",
+        "{tmp}/exists.csv",
+        says="--ingest: expected a folder of table files",
+    ),
+    "forecast-bad-now": case("forecast", "--now", "soon", says=f"--now: {DATE}, got 'soon'"),
+    "forecast-out-is-a-file": case(
+        "forecast", "--out", "{tmp}/exists.csv", says="--out: {tmp}/exists.csv is a file"
+    ),
+    "forecast-out-inside-store": case(
+        "forecast", "--out", "{home}/store/reports", says="is inside the store folder"
+    ),
+    "forecast-bad-symbols": case(
+        "forecast", "--symbols", "B$C", says="--symbols: expected comma-separated symbols"
+    ),
+    "evaluate-replay-bad-date": case(
+        "evaluate", "--replay", "2024-01-01", "later", says=f"--replay: {DATE}, got 'later'"
+    ),
+    "evaluate-replay-backwards": case(
+        "evaluate",
+        "--replay",
+        "2024-02-01",
+        "2024-01-01",
+        says="--replay: expected FROM TO with TO on or after FROM",
+    ),
+    "evaluate-replay-one-date": case(
+        "evaluate", "--replay", "2024-01-01", says="'--replay' requires 2 arguments"
+    ),
+    "evaluate-bad-model": case(
+        "evaluate", "--model", "both", says="--model: expected drawdown, support or all, got 'both'"
+    ),
+    "evaluate-version-without-replay": case(
+        "evaluate", "--version", "3", says="--version: expected with --replay"
+    ),
+    "evaluate-bad-version": case(
+        "evaluate",
+        "--replay",
+        "2024-01-01",
+        "2024-01-02",
+        "--version",
+        "v3",
+        says="--version: expected a version number such as 3, got 'v3'",
+    ),
+    "evaluate-few-replicates": case(
+        "evaluate", "--n-boot", "1", says="--n-boot: expected a number >= 10, got 1"
+    ),
+    "evaluate-out-not-empty": case(
+        "evaluate", "--out", "{tmp}/full[1]", says="--out: folder {tmp}/full[1] is not empty"
+    ),
+    "evaluate-replay-of-training-days": case(
+        "evaluate",
+        "--replay",
+        "2024-01-01",
+        "2024-01-31",
+        "--model",
+        "drawdown",
+        "--no-log",
+        says=(
+            "cannot replay downside-drawdown v1 from 2024-01-01: it was trained on data known",
+            "--replay FROM TO with FROM on or after that day",
+        ),
+        trained=True,
+    ),
+    "monitor-bad-now": case("monitor", "--now", "soon", says=f"--now: {DATE}, got 'soon'"),
+    "shock-malformed": case(
+        *DD, "--shock", "price=10", says="--shock: 'price=10': expected a relative price move"
+    ),
+    "shock-unknown-input": case(
+        *DD,
+        "--shock",
+        "nofeature=q5",
+        says=("unknown_input", "'nofeature' is not a feature", "--shock INPUT=VALUE"),
+        trained=True,
+    ),
+    "scenario-unknown": case(*SUP, "--scenario", "moon", says="--scenario: no preset 'moon'"),
+    "scenario-given-a-shock": case(
+        *DD, "--scenario", "price-=10%", says="--scenario: expected a preset name"
+    ),
     # the arguments are fine, the state is not: exit 1
     "unknown-alias": case(
         *DD, "--alias", "nosuch", says="has no model version", code=1, trained=True
@@ -324,5 +410,16 @@ def test_the_table_covers_every_command_with_enough_cases() -> None:
     commands = {" ".join(a for a in c.args[:2] if not a.startswith("-")) for c in CASES.values()}
     for command in ("predict drawdown", "predict support", "report", "backtest drawdown"):
         assert command in commands
-    for command in ("train", "tune", "update", "ingest", "features", "models", "ablation"):
+    for command in (
+        "train",
+        "tune",
+        "update",
+        "ingest",
+        "features",
+        "models",
+        "ablation",
+        "forecast",
+        "evaluate",
+        "monitor",
+    ):
         assert any(c.split()[0] == command for c in commands), command

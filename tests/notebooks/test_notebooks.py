@@ -1,4 +1,4 @@
-"""Both notebooks execute end to end; they are stored without outputs."""
+"""The notebooks execute end to end; they are stored without outputs."""
 
 from __future__ import annotations
 
@@ -63,3 +63,20 @@ def test_december_2024_case_study_runs(isolated_env: Path, shared_data: Path) ->
     text = _text(nb)
     assert "trained on data before 2024-12-01" in text
     assert "stale inputs, treated as missing" in text
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_track_record_notebook_runs(isolated_env: Path, shared_data: Path) -> None:
+    nb = _run(
+        "03_track_record.ipynb",
+        f'DATA = "{shared_data}"\nCUTOFF = "2024-07-01"\nLAST = "2025-06-30"\n'
+        "TREES = 30\nLOOP_DAYS = 30",
+    )
+    text = _text(nb)
+    assert "LookAheadError: cannot replay downside-drawdown v1 from 2024-01-01" in text
+    assert "replayed: {'downside-drawdown v1': (" in text
+    assert "before the regime change: " in text
+    assert "after the regime change: alert" in text
+    assert "sigma_daily" in text.split("after the regime change: alert", 1)[1]
+    assert "leverage flush: " in text

@@ -19,6 +19,7 @@ from downside.cli import _ablation as _ablation
 from downside.cli import _models as _models
 from downside.cli import _predict as _predict
 from downside.cli import _report as _report
+from downside.cli import _track as _track
 
 # isort: on
 from downside.cli._app import app

@@ -28,7 +28,13 @@ import typer
 from rich.console import Console
 
 import downside
-from downside.errors import DownsideError, PromotionRefusedError, StaleDataError
+from downside.errors import (
+    DownsideError,
+    LookAheadError,
+    PromotionRefusedError,
+    ScenarioError,
+    StaleDataError,
+)
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -99,6 +105,9 @@ class NotReadyError(Exception):
 CLI_HINTS: dict[type[DownsideError], str] = {
     StaleDataError: "on the command line: --allow-stale",
     PromotionRefusedError: "on the command line: --force --reason TEXT",
+    LookAheadError: "on the command line: --replay FROM TO with FROM on or after that day, "
+    "or --version N of a model trained on earlier data",
+    ScenarioError: "on the command line: --shock INPUT=VALUE or --scenario PRESET",
 }
 """What a library error's remedy is called on the command line."""
 

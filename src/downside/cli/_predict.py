@@ -1,5 +1,5 @@
 """`downside predict drawdown|support`: probabilities with the baseline and the driver
-contributions."""
+contributions; with ``--shock`` or ``--scenario``, what-if answers beside the base case."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from downside.api import Forecaster
+    from downside.datasets import Shock
+    from downside.models import ScenarioResult
 
 predict_app = sub_app("predict", "Probabilities of drawdowns and support breaks.", FORECASTS_PANEL)
 
@@ -200,6 +202,124 @@ AllowStaleOption = Annotated[
     bool, typer.Option("--allow-stale", help="Answer with stale inputs treated as missing.")
 ]
 AliasOption = Annotated[str, typer.Option(help="Registry alias of the model.")]
+ShockOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--shock",
+        help="What-if shock, repeatable: price-=10%, implied_vol+=20, volatility*=1.5, "
+        "funding=q99, etf_flows.etf_flow_total_sum_20obs=q5:365d, leverage.oi_change_7d*=2.",
+        show_default=False,
+    ),
+]
+ScenarioOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scenario",
+        help="What-if preset, repeatable (leverage_flush, hawkish_repricing, etf_outflows, "
+        "... see scenarios/presets.toml).",
+        show_default=False,
+    ),
+]
+
+
+def what_if(shocks: list[str] | None, scenarios: list[str] | None) -> list[Shock] | None:
+    """The shocks of ``--scenario`` presets then ``--shock`` texts, in order; None when
+    neither was given.
+
+    Raises:
+        CliInputError: a malformed shock or an unknown preset, naming the option.
+    """
+    if not shocks and not scenarios:
+        return None
+    from downside import api
+    from downside.datasets import Shock
+    from downside.errors import ScenarioError
+
+    out: list[Shock] = []
+    for name in scenarios or []:
+        if "=" in name:
+            raise CliInputError(
+                "--scenario",
+                f"expected a preset name such as leverage_flush, got {name!r} "
+                "(pass shocks with --shock)",
+            )
+        try:
+            out += api.resolve_shocks(name, settings=load_settings())
+        except ScenarioError as exc:
+            raise CliInputError("--scenario", "; ".join(p.detail for p in exc.problems)) from None
+    for text in shocks or []:
+        try:
+            out.append(Shock.parse(text, source="--shock"))
+        except ScenarioError as exc:
+            detail = "; ".join(p.detail for p in exc.problems)
+            raise CliInputError(
+                "--shock",
+                f"{detail} (forms: price-=10%, implied_vol+=20, funding=q99, "
+                "leverage.oi_change_7d*=2)",
+            ) from None
+    return out
+
+
+def show_scenario(result: ScenarioResult, families: list[str], cell: str) -> None:
+    """A what-if table per (symbol, as-of): base, scenario, change, points per family."""
+    table = result.table.copy()
+    if cell == "threshold":
+        table["X"] = [pct_label(x) for x in table["threshold"]]
+        key = Col("X", keep=True)
+    else:
+        key = Col("level", kind="price", keep=True)
+    table["H"] = [days_label(h) for h in table["horizon_days"]]
+    table["flag"] = ["*" if v else "" for v in table["outside_training"]]
+    cols = [
+        key,
+        Col("H", keep=True),
+        Col("base_probability", "base", "pct"),
+        Col("probability", "what if", "pct"),
+        Col("change", "change", "pts"),
+        Col("reference", "vol", "pts"),
+        *(Col(f, short(f), "pts") for f in families),
+        Col("flag", "!", optional=True),
+    ]
+    described = "; ".join(s.describe() for s in result.shocks) or "no shock"
+    for (name, at), part in table.groupby(["symbol", "asof"], sort=True):
+        price = part["ref_close"].iloc[0]
+        base = part["base_ref_close"].iloc[0]
+        heading(
+            f"{name} as of {at:%Y-%m-%d %H:%M} UTC, what if {described} "
+            f"(last close {base:,.2f} -> {price:,.2f})"
+        )
+        show_table(
+            part.head(MAX_SCREEN_ROWS),
+            cols,
+            "probability and its change in points",
+            caption="vol: change with no driver family (volatility, distance, horizon); "
+            "family columns: change of each family's points; !: an input moved outside its "
+            "training range",
+        )
+    if result.unused:
+        note(f"not inputs of this model (unchanged): {', '.join(result.unused)}")
+    if len(result.dropped):
+        note(
+            f"{len(result.dropped)} support level(s) at or above the shocked price left out: "
+            + ", ".join(f"{v:,.2f}" for v in result.dropped["level"].head(5))
+        )
+    if result.flagged:
+        flagged = result.changes[result.changes["outside_training"]]
+        warn(
+            "shocked inputs outside their training range (the model extrapolates): "
+            + ", ".join(sorted(set(flagged["column"])))
+        )
+
+
+def scenario_document(result: ScenarioResult) -> dict[str, object]:
+    return {
+        "shocks": [s.describe() for s in result.shocks],
+        "rows": result.table,
+        "changes": result.changes,
+        "unused": list(result.unused),
+        "dropped": result.dropped,
+        "outside_training": result.flagged,
+    }
 
 
 @predict_app.command("drawdown")
@@ -223,9 +343,16 @@ def predict_drawdown(
     alias: AliasOption = "champion",
     fmt: FormatOption = Format.table,
     symbol: SymbolAlias = None,
+    shock: ShockOption = None,
+    scenario: ScenarioOption = None,
 ) -> None:
-    """P(drawdown >= X% within H days), with the baseline and the driver contributions."""
+    """P(drawdown >= X% within H days), with the baseline and the driver contributions.
+
+    With --shock or --scenario: each probability beside its base case, with the change
+    and the points each family moves.
+    """
     names = symbols_of(symbols, symbol)
+    shocks = what_if(shock, scenario)
     when: object = _params.maybe_when("--asof", asof)
     if asof_from is not None or asof_to is not None:
         if asof is not None:
@@ -250,6 +377,22 @@ def predict_drawdown(
     fc = load_forecaster(drawdown=True, support=False, alias=alias)
     if fractions is not None and fc.drawdown is not None:
         _params.check_percent_range("--thresholds", fractions, fc.drawdown.spec.frame.thresholds)
+    if shocks is not None:
+        result = fc.scenario(
+            names,
+            shocks,
+            asof=when,
+            thresholds=fractions,
+            horizons=days,
+            allow_stale=allow_stale,
+        )
+        if out is not None:
+            write_frame(result.table, out)
+            return
+        if emit(fmt, result.table, scenario_document(result)):
+            return
+        show_scenario(result, family_columns(result.base), "threshold")
+        return
     frame = fc.predict_drawdown(
         names, asof=when, thresholds=fractions, horizons=days, allow_stale=allow_stale
     )
@@ -302,9 +445,16 @@ def predict_support(
     alias: AliasOption = "champion",
     fmt: FormatOption = Format.table,
     symbol: SymbolAlias = None,
+    shock: ShockOption = None,
+    scenario: ScenarioOption = None,
 ) -> None:
-    """P(a support level breaks within H days): a daily close below it."""
+    """P(a support level breaks within H days): a daily close below it.
+
+    With --shock or --scenario: each probability beside its base case (the same levels;
+    levels the shocked price falls to or below are left out).
+    """
     names = symbols_of(symbols, symbol)
+    shocks = what_if(shock, scenario)
     prices = _params.numbers("--levels", levels, "prices") if levels is not None else None
     days = _params.numbers("--horizons", horizons, "days") if horizons is not None else None
     when = _params.maybe_when("--asof", asof)
@@ -313,6 +463,28 @@ def predict_support(
     import pandas as pd
 
     fc = load_forecaster(drawdown=False, support=True, alias=alias)
+    if shocks is not None:
+        results = [
+            fc.scenario(
+                [name],
+                shocks,
+                target="support",
+                asof=when,
+                horizons=days,
+                levels=prices,
+                allow_stale=allow_stale,
+            )
+            for name in names
+        ]
+        rows = pd.concat([r.table for r in results], ignore_index=True)
+        if out is not None:
+            write_frame(rows, out)
+            return
+        if emit(fmt, rows, [scenario_document(r) for r in results]):
+            return
+        for r in results:
+            show_scenario(r, family_columns(r.base), "level")
+        return
     frame = pd.concat(
         [
             fc.predict_support_break(

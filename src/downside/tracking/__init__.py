@@ -2,8 +2,9 @@
 
 The only layer that imports mlflow.
 
-Training and tuning (``train_spec``, ``tune_spec``, the trial loggers) are imported on
-first use: they pull in Optuna and the workflows, which the served model
+Training and tuning (``train_spec``, ``tune_spec``, the trial loggers) and the
+monitoring runs (``log_monitoring``, ``training_data_end``) are imported on first use:
+they pull in Optuna and the workflows, which the served model
 (:mod:`downside.tracking._pyfunc`, imported through this package) must not need.
 """
 
@@ -26,11 +27,19 @@ from downside.tracking._registry import (
 )
 
 if TYPE_CHECKING:
+    from downside.tracking._monitoring import (
+        MONITORING_EXPERIMENT,
+        log_monitoring,
+        training_data_end,
+    )
     from downside.tracking._train import TrainResult, tune_spec
     from downside.tracking._train import train as train_spec
     from downside.tracking._trials import MlflowFitLogger, TrialLogger
 
 _LAZY = {
+    "MONITORING_EXPERIMENT": ("_monitoring", "MONITORING_EXPERIMENT"),
+    "log_monitoring": ("_monitoring", "log_monitoring"),
+    "training_data_end": ("_monitoring", "training_data_end"),
     "TrainResult": ("_train", "TrainResult"),
     "tune_spec": ("_train", "tune_spec"),
     "train_spec": ("_train", "train"),
@@ -51,6 +60,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "MONITORING_EXPERIMENT",
     "DownsideModel",
     "MlflowFitLogger",
     "ModelSource",
@@ -64,10 +74,12 @@ __all__ = [
     "fold_scores",
     "list_versions",
     "load_predictor",
+    "log_monitoring",
     "promote",
     "resolve_model",
     "run_artifact",
     "train_spec",
+    "training_data_end",
     "tune_spec",
     "verify_model_dir",
 ]
