@@ -25,8 +25,9 @@ import pytest
 from downside.config import load_settings
 from downside.datasets import build_frame
 from downside.errors import ConfigError
+from downside.evaluation import brier_score, log_loss
 from downside.features import FeatureStore
-from downside.models import load_spec
+from downside.models import DrawdownSurface, load_spec, parse_spec
 from downside.sources import simulate_market
 from downside.store import Store
 from downside.workflows import BacktestResult, fit_spec, run_backtest
@@ -351,3 +352,81 @@ def test_cli_cluster_option_builds_features_on_the_cluster(
     assert remote_csv.exit_code == 0, remote_csv.output
     assert remote_csv.stdout == local_csv.stdout
     assert (home / "home" / "store" / "features").is_dir()
+
+
+DISTRIBUTED_SPEC = SPEC.replace(
+    'base = "vol_logistic"', 'base = "parkinson"\ncalibration = "none"\ndistributed = true'
+)
+DISTRIBUTED_TOLERANCE = {"log_loss": 0.005, "brier": 0.001, "mean_abs_p": 0.03, "p99_abs_p": 0.2}
+"""How far the booster trained by LightGBM's Dask estimator on two workers may be from
+the local one (measured: see the test's docstring)."""
+
+
+def _tree_margin_steps(model: DrawdownSurface, matrix: np.ndarray, column: str) -> np.ndarray:
+    """Differences of the booster's margin along a grid of ``column`` values, every other
+    input fixed, one row per input row."""
+    j = model.feature_names_.index(column)
+    grid = np.quantile(matrix[:, j], np.linspace(0.0, 1.0, 12))
+    margins = []
+    for value in grid:
+        varied = matrix.copy()
+        varied[:, j] = value
+        margins.append(model.tree_margin(varied))
+    return np.diff(np.column_stack(margins), axis=1)
+
+
+def test_distributed_final_fit_trains_one_booster_across_two_workers(
+    home: Path, cluster: ClusterFactory
+) -> None:
+    """``[model] distributed = true`` on two workers: LightGBM's DaskLGBMClassifier trains
+    one booster from per-symbol row partitions built on the workers, with the same
+    parameters, monotone constraints and Parkinson base margin (init_score). Not
+    bit-identical to the local booster (data-parallel histograms and per-worker bagging);
+    measured in sample on these 26,127 rows (BTC, ETH and pooled SOL; local log loss
+    0.2615): log loss 0.0011 and Brier 0.00024 apart, mean absolute probability
+    difference 0.014, 99th percentile 0.10, largest 0.22 (a few rows fall on the other
+    side of a split)."""
+    settings = load_settings({"home": home / "home"})
+    spec = dataclasses.replace(parse_spec(DISTRIBUTED_SPEC), tuning_folds=1)
+    assert spec.distributed
+    local_fit = fit_spec(spec, _feature_store(home), settings, trials=0)
+    c = cluster(2)
+    remote = fit_spec(
+        spec, _feature_store(home), dataclasses.replace(settings, cluster=c.address), trials=0
+    )
+    a, b = local_fit.predictor.model, remote.predictor.model
+    assert isinstance(a, DrawdownSurface)
+    assert isinstance(b, DrawdownSurface)
+    assert b.calibration_report_["fit"] == "lightgbm.dask"
+    assert "fit" not in a.calibration_report_
+    assert b.n_iter_ == a.n_iter_ == 40
+    assert b.feature_names_ == a.feature_names_
+    assert b.tree_features_ == a.tree_features_
+    assert b.booster_ is not None
+    assert a.booster_ is not None
+    assert b.booster_.model_to_string() != a.booster_.model_to_string()
+    assert local_fit.metrics == remote.metrics  # the folds are scored alike either way
+
+    rows = build_frame(spec.frame, _feature_store(home)).labelled
+    x = rows[list(local_fit.predictor.input_columns)]
+    y = rows["label"].to_numpy()
+    pa, pb = a.predict_proba(x)[:, 1], b.predict_proba(x)[:, 1]
+    assert ((pb > 0) & (pb < 1)).all()
+    measured = {
+        "log_loss": abs(log_loss(pb, y) - log_loss(pa, y)),
+        "brier": abs(brier_score(pb, y) - brier_score(pa, y)),
+        "mean_abs_p": float(np.abs(pb - pa).mean()),
+        "p99_abs_p": float(np.quantile(np.abs(pb - pa), 0.99)),
+    }
+    print(
+        f"distributed vs local on {len(rows)} rows: {measured}, local log loss "
+        f"{log_loss(pa, y):.4f}, max |dp| {np.abs(pb - pa).max():.3f}"
+    )
+    for name, tolerance in DISTRIBUTED_TOLERANCE.items():
+        assert measured[name] <= tolerance, (name, measured)
+    np.testing.assert_allclose(b.base_margin(b.to_matrix(x)), a.base_margin(a.to_matrix(x)))
+
+    matrix = b.to_matrix(x.sample(300, random_state=0))
+    for column, sign in DrawdownSurface.monotone.items():
+        steps = _tree_margin_steps(b, matrix, column) * sign
+        assert steps.min() >= -1e-12, column

@@ -9,6 +9,9 @@
 - Baselines on the same frames: :class:`Climatology`, :class:`GBMFirstPassage`,
   :class:`VolLogistic`.
 - :mod:`._fit`: where models are fitted (:func:`walk_forward`, :func:`fit_final`).
+- :mod:`._distributed`: one booster trained across a Dask cluster's workers with
+  LightGBM's ``DaskLGBMClassifier`` from row partitions left on the workers (a spec's
+  ``[model] distributed = true``; close to, not bit-identical with, the local fit).
 - :class:`Predictor`: a fitted model that answers requests at any as-of time; its
   :class:`InputProfile` (range and deciles of every input in training) checks drift and
   what-if shocks; :func:`run_scenario` answers a request with and without shocks.

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from downside.datasets import FrameSpec
 from downside.errors import ModelSpecError, Problem
+from downside.models._distributed import DISTRIBUTED_BASES
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"name", "target", "description"},
@@ -37,6 +38,7 @@ _SECTIONS: dict[str, set[str]] = {
         "calibration",
         "calibration_fraction",
         "base",
+        "distributed",
     },
     "tuning": {"trials", "folds", "seed", "timeout_s"},
 }
@@ -53,6 +55,11 @@ class ModelSpec:
         description: free text.
         scheme, test_days, embargo_days, min_train_days, train_days: walk-forward.
         model_params: fixed estimator parameters (``[model]``).
+        distributed: ``[model] distributed = true``: on a Dask cluster, the final fit
+            trains one booster across the workers with LightGBM's Dask estimator, from
+            row partitions built on the workers (see :mod:`downside.models._distributed`;
+            not bit-identical to the local booster). Without a cluster, or false, the
+            final fit is the local one.
         trials, tuning_folds, tuning_seed, tuning_timeout_s: tuning budget.
         path: file the spec was read from, if any.
     """
@@ -66,6 +73,7 @@ class ModelSpec:
     min_train_days: int = 540
     train_days: int | None = None
     model_params: Mapping[str, Any] = field(default_factory=dict)
+    distributed: bool = False
     trials: int = 20
     tuning_folds: int = 4
     tuning_seed: int = 7
@@ -315,7 +323,32 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
     if "embargo_days" in w:
         values["embargo_days"] = float(w["embargo_days"])
 
-    values["model_params"] = dict(section("model"))
+    model = dict(section("model"))
+    distributed = model.pop("distributed", False)
+    if not isinstance(distributed, bool):
+        _check(
+            problems,
+            source,
+            text,
+            "model",
+            "distributed",
+            f"expected true or false, got {distributed!r}",
+        )
+    elif distributed:
+        needs = {"base": DISTRIBUTED_BASES, "calibration": ("none",)}
+        for key, allowed in needs.items():
+            if model.get(key, "none" if key == "base" else "auto") not in allowed:
+                _check(
+                    problems,
+                    source,
+                    text,
+                    "model",
+                    "distributed",
+                    f"a distributed fit needs {key} in {list(allowed)} (computable per row "
+                    f"partition), got {model.get(key)!r}",
+                )
+    values["model_params"] = model
+    values["distributed"] = distributed is True
     t = section("tuning")
     for key, attr in (("trials", "trials"), ("folds", "tuning_folds"), ("seed", "tuning_seed")):
         if key in t:

@@ -862,6 +862,23 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         calibrator, report = self._fit_calibrator(
             matrix, labels, t, end, params, names, tree_idx, cat_idx, n_iter
         )
+        return self._set_fitted(
+            booster, n_iter, names, categories, trees, base, calibrator, report, evals
+        )
+
+    def _set_fitted(
+        self,
+        booster: lgb.Booster | None,
+        n_iter: int,
+        names: list[str],
+        categories: dict[str, list[Any]],
+        trees: list[str],
+        base: FloatArray | EwmaFhs,
+        calibrator: AnyCalibrator,
+        report: dict[str, Any],
+        evals: dict[str, Any],
+    ) -> Self:
+        """Store the learned state (the booster kept through its text format)."""
         self.feature_names_ = names
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)

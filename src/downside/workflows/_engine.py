@@ -167,6 +167,22 @@ class DaskEngine:
                 future.release()
         return [results[i] for i in range(len(items))]
 
+    def persist(
+        self, fn: Callable[[T], Any], items: Sequence[T], *, label: str = "task"
+    ) -> list[Any]:
+        """Run ``fn`` over ``items`` on the workers and leave each result there: the
+        futures, in item order (release them, or let them go, when done).
+
+        Raises:
+            Whatever ``fn`` raises, when a future's result is used (after its retries).
+        """
+        run = uuid.uuid4().hex[:8]
+        keys = [f"downside-{label}-{run}-{i}" for i in range(len(items))]
+        futures: list[Any] = self.client.map(
+            fn, list(items), key=keys, pure=False, retries=self.retries
+        )
+        return futures
+
 
 _CURRENT: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
     "downside_engine", default=None

@@ -32,11 +32,14 @@ from downside.models import (
     TuningResult,
     close_study,
     fit_final,
+    make_model,
     run_worker,
     summarize,
     walk_forward,
 )
+from downside.models._distributed import TrainingPart, fit_dask, training_part
 from downside.workflows._engine import (
+    DaskEngine,
     Engine,
     FeatureStoreRef,
     building_on,
@@ -205,6 +208,39 @@ class _FinalFit:
         return fit_final(self.spec, data, self.params)
 
 
+@dataclass(frozen=True)
+class _TrainingRows:
+    """One row partition of a distributed final fit, built on a worker: the labelled
+    rows of some symbols, as LightGBM's inputs (see :func:`_fit_distributed`)."""
+
+    spec: ModelSpec
+    store: FeatureStoreRef
+    params: Mapping[str, Any]
+
+    def __call__(self, symbols: tuple[str, ...]) -> TrainingPart:
+        data = build_frame(self.spec.frame, self.store.open(), symbols=symbols)
+        rows = data.labelled
+        model = make_model(self.spec, self.params)
+        return training_part(model, rows[list(data.input_columns)], rows["label"].to_numpy())
+
+
+def _fit_distributed(
+    spec: ModelSpec, feature_store: FeatureStore, params: Mapping[str, Any], engine: DaskEngine
+) -> DrawdownSurface | SupportBreakModel:
+    """The final fit as one LightGBM booster trained across the cluster's workers
+    (``[model] distributed = true``): a partition of rows per symbol built on the
+    workers and left there, then :func:`~downside.models._distributed.fit_dask`."""
+    symbols = dict.fromkeys((*spec.frame.symbols, *spec.frame.pool_symbols))
+    task = _TrainingRows(spec, FeatureStoreRef.of(feature_store), params)
+    parts = engine.persist(task, [(s,) for s in symbols], label="training-rows")
+    try:
+        model = fit_dask(make_model(spec, params), engine.client, parts)
+    finally:
+        for part in parts:
+            part.release()
+    return model
+
+
 def _engine(engine: Engine | None, settings: Settings) -> contextlib.AbstractContextManager[Engine]:
     """``engine``, else the current one, else ``settings.cluster``'s, else local."""
     given = engine if engine is not None else current_engine()
@@ -239,7 +275,10 @@ def fit_spec(
         progress: receives a line per step.
         engine: where a missing feature build and the final fit run (default: the
             current engine, else the cluster of ``settings.cluster``, else this
-            process); the fitted model is the same either way.
+            process); the fitted model is the same either way, except with
+            ``spec.distributed`` on a cluster: then one booster is trained across the
+            workers by LightGBM's Dask estimator (close to, not identical to, the
+            local one).
 
     Raises:
         InsufficientHistoryError: the store has too little data for the walk-forward.
@@ -296,6 +335,8 @@ def _fit_spec(
     say("fitting the final model on all labelled rows")
     if engine.is_local:
         model = fit_final(spec, data, params)
+    elif spec.distributed and isinstance(engine, DaskEngine):
+        model = _fit_distributed(spec, feature_store, params, engine)
     else:
         task = _FinalFit(spec, FeatureStoreRef.of(feature_store), params)
         model = engine.map(task, [0], label="final-fit")[0]
