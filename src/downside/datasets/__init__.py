@@ -3,7 +3,9 @@
 - :func:`build_frame` is the one place where model rows are assembled (training,
   backtests, the Forecaster and the served model all call it); :class:`FrameSpec` says
   what to build, :class:`Frame` is the result.
-- :func:`check_request` validates a prediction request once for every entry point.
+- :func:`check_request` validates a prediction request once for every entry point;
+  ``check_symbol``, ``check_number``, ``check_flag``, ``check_path`` and
+  ``check_spec_name`` check single arguments of the Python API before any work.
 - :class:`WalkForward` gives purged, embargoed walk-forward folds.
 - :func:`drawdown_frame` and :func:`support_frame` stack labels and features for frames
   given as DataFrames (the builder uses the latter for support levels).
@@ -32,7 +34,16 @@ from downside.datasets._frames import (
     labelled,
     support_frame,
 )
-from downside.datasets._request import Request, check_request
+from downside.datasets._request import (
+    Request,
+    check_flag,
+    check_number,
+    check_path,
+    check_request,
+    check_spec_name,
+    check_symbol,
+    check_symbols,
+)
 from downside.datasets._shocks import (
     OPERATIONS,
     PRESET_FILE,
@@ -69,8 +80,14 @@ __all__ = [
     "WalkForward",
     "apply_shock",
     "build_frame",
+    "check_flag",
     "check_inputs",
+    "check_number",
+    "check_path",
     "check_request",
+    "check_spec_name",
+    "check_symbol",
+    "check_symbols",
     "daily_prices",
     "daily_spine",
     "drawdown_frame",

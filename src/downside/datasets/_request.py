@@ -16,9 +16,11 @@ Conventions, the same everywhere:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,18 +58,116 @@ def _is_batch(value: Any) -> bool:
     return isinstance(value, list | tuple | pd.Index | pd.Series | np.ndarray)
 
 
-def _symbols(value: Any) -> list[str]:
+def _symbols(value: Any, name: str = "symbols") -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not _is_batch(items) or not all(isinstance(s, str) for s in items):
         raise PredictionInputError(
-            f"symbols must be a symbol such as 'BTC' or a list of them, received {value!r}"
+            f"{name} must be a symbol such as 'BTC' or a list of them, received {value!r}"
         )
     names = [s.strip().upper() for s in items if s.strip()]
     if not names:
         raise PredictionInputError(
-            f"no symbol given (received {value!r}): pass a symbol such as 'BTC' or a list"
+            f"no symbol given in {name} (received {value!r}): pass a symbol such as 'BTC' or a list"
         )
     return list(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------- arguments
+# Checks of single arguments of the Python API (``downside.api``), made before any work
+# starts: each names the argument and the form it expects.
+
+
+def check_symbols(value: Any, name: str = "symbols") -> list[str]:
+    """One symbol or a non-empty list of them, upper-cased and de-duplicated.
+
+    Raises:
+        PredictionInputError: not a string or a list of strings, or no symbol in it.
+    """
+    return _symbols(value, name)
+
+
+def check_symbol(value: Any, name: str = "symbol") -> str:
+    """Exactly one symbol such as ``"BTC"``.
+
+    Raises:
+        PredictionInputError: not a non-empty string (a list is refused: the call
+            answers for one symbol).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise PredictionInputError(
+            f"{name} must be one symbol such as 'BTC' (a string), received {value!r}"
+        )
+    return value
+
+
+def check_number(
+    name: str,
+    value: Any,
+    expected: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    whole: bool = False,
+    optional: bool = False,
+) -> Any:
+    """One finite number within ``[low, high]`` (``(low, high]`` with ``low_open``);
+    ``whole``: an integer; ``optional``: None passes through. ``expected`` describes
+    the form for the message (``"a whole number >= 1 (bootstrap replicates)"``).
+
+    Raises:
+        PredictionInputError: anything else, naming ``name`` and ``expected``.
+    """
+    if value is None and optional:
+        return None
+    ok = isinstance(value, Real) and not isinstance(value, bool | np.bool_)
+    if ok:
+        number = float(value)
+        ok = math.isfinite(number) and (number > low if low_open else number >= low)
+        ok = ok and number <= high and (not whole or number.is_integer())
+    if not ok:
+        raise PredictionInputError(f"{name} must be {expected}, received {value!r}")
+    return value
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (not a truthy string or number).
+
+    Raises:
+        PredictionInputError: anything else.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise PredictionInputError(f"{name} must be True or False, received {value!r}")
+    return bool(value)
+
+
+def check_path(name: str, value: Any) -> Path:
+    """A file system path (a string or ``os.PathLike``) as a :class:`~pathlib.Path`.
+
+    Raises:
+        PredictionInputError: anything else, or an empty string.
+    """
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
+        return Path(value)
+    raise PredictionInputError(
+        f"{name} must be a path (a string or pathlib.Path), received {value!r}"
+    )
+
+
+def check_spec_name(value: Any, name: str = "spec") -> str | Path:
+    """A spec name such as ``"drawdown"`` or the path of a spec file.
+
+    Raises:
+        PredictionInputError: anything else.
+    """
+    if isinstance(value, os.PathLike):
+        return Path(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise PredictionInputError(
+        f"{name} must be a spec name such as 'drawdown' or the path of a .toml spec file, "
+        f"received {value!r}"
+    )
 
 
 def _numbers(

@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import shutil
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
@@ -263,6 +264,10 @@ class FeatureStore:
             for j, d in enumerate(group.definitions)
         }
         self._meta: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        """Held while the cache is switched or rows are read into memory: a thread must
+        not see a key another thread has claimed but not loaded yet (its features would
+        read as missing). Readers of loaded rows take no lock."""
         self.mapper: Mapper | None = None
         """Where build tasks run when :meth:`build` gets none (None: here)."""
 
@@ -396,19 +401,27 @@ class FeatureStore:
         key = self.cache_key()
         if key == self._key:
             return
-        manifest = self.cache_dir / key / "manifest.json"
-        try:
-            meta = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = None
-        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
-            self.build()
-            return
-        self._install(key, meta)
+        with self._lock:
+            if key == self._key:  # another thread switched while this one waited
+                return
+            manifest = self.cache_dir / key / "manifest.json"
+            try:
+                meta = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                meta = None
+            if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+                self.build()
+                return
+            self._install(key, meta)
 
     def _load(self, groups: Sequence[int], symbols: Sequence[str]) -> None:
         """Read the rows of ``symbols`` (and the market-wide rows) of ``groups`` that are
-        not in memory yet: one filtered read per partition file."""
+        not in memory yet: one filtered read per partition file (under the lock: a row
+        set claimed by one thread is only seen by others once it is read)."""
+        with self._lock:
+            self._load_locked(groups, symbols)
+
+    def _load_locked(self, groups: Sequence[int], symbols: Sequence[str]) -> None:
         folder = self.cache_dir / str(self._key)
         for g in groups:
             group = self._groups[g]

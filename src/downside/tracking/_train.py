@@ -18,6 +18,15 @@ What a training run records:
   its behaviour files in ``model_config``; on the registered version the SHA-256
   manifest of every model file (:mod:`downside.tracking._integrity`), the fold scores
   and headline metrics.
+
+Interrupted trainings. The model is logged to the run first; its files are then hashed
+and the model version is created with all its tags in one registry call, so a version
+without its integrity manifest or fold scores never exists, even for a moment (a SIGKILL
+leaves either no version or a complete one; aliases come last, so a killed training
+never moves them). A killed process cannot end its run: the next training of the spec
+marks runs of its experiment left RUNNING by a process of this host that no longer
+exists as KILLED (tags ``downside.host`` and ``downside.pid`` say whose they are), with
+their nested trial runs.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import warnings
@@ -38,7 +48,9 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_RUN_NOTE
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from downside.config import Settings
 from downside.datasets import build_frame
@@ -55,7 +67,6 @@ from downside.tracking._integrity import (
     drop_load_leftovers,
     file_sha256,
 )
-from downside.tracking._load import download_version
 from downside.tracking._pyfunc import STATE_ARTIFACT, signature
 from downside.tracking._registry import FOLDS_TAG, set_aliases_for_new_version
 from downside.tracking._trials import MlflowFitLogger
@@ -63,6 +74,9 @@ from downside.workflows import FitResult, fit_spec, tune
 
 Progress = Callable[[str], None]
 MODEL_CODE = Path(__file__).with_name("_model_code.py")
+HOST_TAG = "downside.host"
+PID_TAG = "downside.pid"
+"""Run tags: the host and process id of the training, to tell a killed run from a live one."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,67 @@ def _log_tuning(result: TuningResult) -> None:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _close_interrupted_runs(client: MlflowClient, experiment: str) -> None:
+    """Mark runs of ``experiment`` that a process of this host left RUNNING and that no
+    longer runs as KILLED, with their nested runs (a SIGKILL leaves them RUNNING)."""
+    host = socket.gethostname()
+    running = client.search_runs(
+        [experiment], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    )
+    for run in running:
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        children = client.search_runs(
+            [experiment],
+            f"attributes.status = 'RUNNING' and tags.`{MLFLOW_PARENT_RUN_ID}` = "
+            f"'{run.info.run_id}'",
+        )
+        for stale in [*children, run]:
+            client.set_tag(
+                stale.info.run_id,
+                MLFLOW_RUN_NOTE,
+                f"Interrupted: process {pid} on {host} ended without closing this run; "
+                "marked KILLED by the next `downside train` of the spec.",
+            )
+            client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def _logged_files(client: MlflowClient, model_id: str, dst: Path) -> Path:
+    """The files of a logged model, as a model version created from it will store them."""
+    location = client.get_logged_model(model_id).artifact_location
+    folder = dst / f"logged-{model_id}"
+    folder.mkdir(parents=True)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(folder)))
+
+
+def _version_tags(fit: FitResult, files: str) -> dict[str, str]:
+    """Every tag of a new model version: manifest, fold scores, headline metrics."""
+    tags = {
+        FOLDS_TAG: json.dumps({s.key: round(s.log_loss, 8) for s in fit.scores}),
+        MANIFEST_TAG: files,
+    }
+    for key in ("cv_log_loss", "cv_brier", "brier_skill_vs_gbm_ewma"):
+        if key in fit.metrics:
+            tag = (
+                "downside.brier_skill_vs_vol"
+                if key.startswith("brier_skill")
+                else f"downside.{key}"
+            )
+            tags[tag] = f"{fit.metrics[key]:.6f}"
+    return tags
+
+
 def train(
     spec: ModelSpec,
     settings: Settings,
@@ -184,12 +259,19 @@ def train(
     say = progress or (lambda _msg: None)
     client = connect(settings)
     exp = experiment_id(client, settings, spec.registered_name)
+    _close_interrupted_runs(client, exp)
     fs = FeatureStore.from_settings(settings)
     n_trials = spec.trials if trials is None else trials
     run_name = f"train {spec.name}: {n_trials} trials, {spec.tuning_folds} fold(s)"
     with mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         run_id = run.info.run_id
-        mlflow.set_tag(MLFLOW_RUN_NOTE, f"Fitting spec `{spec.name}` (running or interrupted).")
+        mlflow.set_tags(
+            {
+                MLFLOW_RUN_NOTE: f"Fitting spec `{spec.name}` (running or interrupted).",
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: str(os.getpid()),
+            }
+        )
         fit = fit_spec(
             spec,
             fs,
@@ -282,25 +364,15 @@ def train(
                     signature=signature(predictor),
                     input_example=example,
                     pip_requirements=pip_requirements(f"./{wheel_artifact}"),
-                    registered_model_name=spec.registered_name,
                 )
-            version = str(info.registered_model_version)
-            stored = download_version(client, spec.registered_name, version, Path(tmp))
+            stored = _logged_files(client, str(info.model_id), Path(tmp))
             drop_load_leftovers(stored)
             files = json.dumps(artifact_manifest(stored), sort_keys=True)
-        fold_tag = json.dumps({s.key: round(s.log_loss, 8) for s in scores})
-        client.set_model_version_tag(spec.registered_name, version, FOLDS_TAG, fold_tag)
-        client.set_model_version_tag(spec.registered_name, version, MANIFEST_TAG, files)
-        for key in ("cv_log_loss", "cv_brier", "brier_skill_vs_gbm_ewma"):
-            if key in metrics:
-                tag = (
-                    "downside.brier_skill_vs_vol"
-                    if key.startswith("brier_skill")
-                    else f"downside.{key}"
-                )
-                client.set_model_version_tag(
-                    spec.registered_name, version, tag, f"{metrics[key]:.6f}"
-                )
+        # one registry call: the version exists with its manifest and fold scores, or not
+        registered = mlflow.register_model(
+            info.model_uri, spec.registered_name, tags=_version_tags(fit, files)
+        )
+        version = str(registered.version)
         aliases = set_aliases_for_new_version(client, spec.registered_name, version)
         mlflow.set_tag(MLFLOW_RUN_NOTE, _note(fit, version))
     return TrainResult(
