@@ -29,7 +29,13 @@ from downside.config import Settings, load_settings
 from downside.datasets import (
     ScenarioPreset,
     Shock,
+    check_flag,
+    check_number,
+    check_path,
     check_request,
+    check_spec_name,
+    check_symbol,
+    check_symbols,
     load_scenarios,
 )
 from downside.errors import PredictionInputError, Problem, ScenarioError, TrackingError
@@ -92,9 +98,19 @@ def _settings(settings: Settings | None) -> Settings:
     return settings if settings is not None else load_settings()
 
 
-def ingest_files(directory: Path, *, settings: Settings | None = None) -> IngestReport:
-    """Validate and ingest a folder of table files into the store (see `downside ingest files`)."""
-    return Store.from_settings(_settings(settings)).ingest_files(directory)
+def ingest_files(
+    directory: Path, *, allow_null_updates: bool = False, settings: Settings | None = None
+) -> IngestReport:
+    """Validate and ingest a folder of table files into the store (see `downside ingest files`).
+
+    ``allow_null_updates`` lets a missing value (NaN) replace a stored value; by default
+    such rows are refused (rule ``null_overwrites_value``) and nothing is written.
+    """
+    check_flag("allow_null_updates", allow_null_updates)
+    directory = check_path("directory", directory)
+    return Store.from_settings(_settings(settings)).ingest_files(
+        directory, allow_null_updates=allow_null_updates
+    )
 
 
 def _spec(spec: str | Path, settings: Settings, folds: int | None = None) -> ModelSpec:
@@ -102,6 +118,19 @@ def _spec(spec: str | Path, settings: Settings, folds: int | None = None) -> Mod
     if folds is not None:
         loaded = dataclasses.replace(loaded, tuning_folds=folds)
     return loaded
+
+
+def _check_fit_arguments(spec: Any, trials: Any, workers: Any, timeout_s: Any, folds: Any) -> None:
+    """The arguments of :func:`fit` and :func:`train`, before any work.
+
+    Raises:
+        PredictionInputError: the first argument of the wrong type or range, named.
+    """
+    check_spec_name(spec)
+    check_number("trials", trials, "a whole number >= 0, or None", low=0, whole=True, optional=True)
+    check_number("workers", workers, "a whole number >= 1 (tuning processes)", low=1, whole=True)
+    check_number("timeout_s", timeout_s, "seconds >= 0, or None", low=0, optional=True)
+    check_number("folds", folds, "a whole number >= 1, or None", low=1, whole=True, optional=True)
 
 
 def fit(
@@ -119,9 +148,11 @@ def fit(
     configured Optuna storage; nothing is logged or registered.
 
     Raises:
+        PredictionInputError: an argument of the wrong type or range.
         ModelSpecError: an invalid spec.
         InsufficientHistoryError: too little data for the spec's walk-forward.
     """
+    _check_fit_arguments(spec, trials, workers, timeout_s, folds)
     s = _settings(settings)
     return fit_spec(
         _spec(spec, s, folds),
@@ -147,7 +178,13 @@ def train(
     """Tune, fit, log and register the model of a spec (see `downside train`).
 
     ``folds`` overrides the spec's number of walk-forward folds used for tuning and scoring.
+
+    Raises:
+        PredictionInputError: an argument of the wrong type or range (``trials`` >= 0,
+            ``workers`` >= 1, ``timeout_s`` >= 0, ``folds`` >= 1; None for the defaults).
+        ModelSpecError: an invalid spec.
     """
+    _check_fit_arguments(spec, trials, workers, timeout_s, folds)
     s = _settings(settings)
     return train_spec(
         _spec(spec, s, folds),
@@ -223,8 +260,13 @@ def backtest(
         InvalidTimeError: ``start`` or ``end`` is not a time.
         UnknownSymbolError: a symbol without prices.
         InsufficientHistoryError: no fold in the window.
-        PredictionInputError: ``end`` before ``start``.
+        PredictionInputError: ``end`` before ``start``; a spec, symbols, ``n_boot`` or
+            ``out`` of the wrong type (``n_boot`` a whole number >= 1).
     """
+    spec = check_spec_name(spec)
+    symbols = None if symbols is None else check_symbols(symbols)
+    check_number("n_boot", n_boot, "a whole number >= 1 (bootstrap replicates)", low=1, whole=True)
+    out = None if out is None else check_path("out", out)
     s = _settings(settings)
     result = run_backtest(
         load_spec(spec, s.resolved_model_dir),
@@ -373,6 +415,7 @@ class Forecaster:
                 trained range, an unreadable as-of time, or too little price history.
             StaleDataError: inputs the model uses are older than their time-to-live.
         """
+        check_flag("allow_stale", allow_stale)
         if self.drawdown is None:
             raise PredictionInputError(
                 "no drawdown model loaded; pass drawdown_uri to Forecaster.load"
@@ -411,10 +454,12 @@ class Forecaster:
             distance_pct, ref_close, sigma_daily, stale_features``; nearest level first.
 
         Raises:
-            PredictionInputError: unknown symbol, a level at or above the price, or a
-                horizon outside the trained range.
+            PredictionInputError: unknown symbol, not one symbol, a level at or above the
+                price, or a horizon outside the trained range.
             StaleDataError: inputs the model uses are older than their time-to-live.
         """
+        check_symbol(symbol)
+        check_flag("allow_stale", allow_stale)
         if self.support is None:
             raise PredictionInputError(
                 "no support model loaded; pass support_uri to Forecaster.load"
@@ -584,10 +629,28 @@ def risk_report(
 
     Raises:
         UnknownSymbolError: unknown symbol.
-        PredictionInputError: threshold or horizon outside the trained range.
+        PredictionInputError: threshold or horizon outside the trained range; not one
+            symbol, ``out`` not a path, ``threshold``, ``horizon_days`` or
+            ``history_days`` not one number in range, ``forecaster`` not a Forecaster.
         InsufficientHistoryError: too little history at the report time.
         ModelNotFoundError: no registered models (when ``forecaster`` is None).
     """
+    check_symbol(symbol)
+    out = check_path("out", out)
+    check_number(
+        "threshold",
+        threshold,
+        "one fraction in (0, 1] (0.1 means 10%)",
+        low=0,
+        high=1,
+        low_open=True,
+    )
+    check_number("horizon_days", horizon_days, "one number of days > 0", low=0, low_open=True)
+    check_number("history_days", history_days, "a whole number of days >= 1", low=1, whole=True)
+    if forecaster is not None and not isinstance(forecaster, Forecaster):
+        raise PredictionInputError(
+            f"forecaster must be a Forecaster or None, received {type(forecaster).__name__}"
+        )
     s = _settings(settings)
     fc = forecaster if forecaster is not None else Forecaster.load(settings=s)
     out.mkdir(parents=True, exist_ok=True)

@@ -146,3 +146,25 @@ def test_empty_file_is_reported_as_zero_rows(
     assert "warning: " in result.stderr
     assert "etf_flows_daily" in result.stderr
     assert "empty_table" in result.stderr
+
+
+def test_allow_null_updates_lets_a_missing_value_replace_a_stored_one(
+    runner: CliRunner, market: SimulationResult, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["ingest", "files", str(market.out_dir)]).exit_code == 0
+    holes = tmp_path / "holes"
+    holes.mkdir()
+    bars = pd.read_parquet(market.out_dir / "ohlcv_daily.parquet").head(3)
+    bars["open"] = float("nan")
+    bars.to_parquet(holes / "ohlcv_daily.parquet")
+    version = store().version
+
+    refused = runner.invoke(app, ["ingest", "files", str(holes)])
+    assert refused.exit_code == 2, refused.output
+    assert "null_overwrites_value" in refused.output
+    assert store().version == version
+
+    asked = runner.invoke(app, ["ingest", "files", str(holes), "--allow-null-updates"])
+    assert asked.exit_code == 0, asked.output
+    assert store().version != version
+    assert store().read("ohlcv_daily")["open"].isna().sum() == 3

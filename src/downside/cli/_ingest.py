@@ -19,6 +19,14 @@ ingest_app = sub_app("ingest", "Ingest raw data into the point-in-time store.", 
 @handle_errors
 def ingest_files(
     directory: Annotated[Path, typer.Argument(help="Folder of <table>.parquet|csv files.")],
+    allow_null_updates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-null-updates",
+            help="Let a missing value (NaN) in a file replace a value already stored "
+            "(refused by default: rule null_overwrites_value).",
+        ),
+    ] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Validate and ingest every table file of DIRECTORY (idempotent and atomic)."""
@@ -26,7 +34,9 @@ def ingest_files(
 
     with bars() as progress:
         bar = progress.add(f"validating and ingesting {directory}")
-        report = api.ingest_files(directory, settings=load_settings())
+        report = api.ingest_files(
+            directory, allow_null_updates=allow_null_updates, settings=load_settings()
+        )
         bar.finish(f"ingested {len(report.tables)} table(s)")
     for problem in report.warnings:
         warn(problem.render())
