@@ -99,17 +99,23 @@ def _settings(settings: Settings | None) -> Settings:
 
 
 def ingest_files(
-    directory: Path, *, allow_null_updates: bool = False, settings: Settings | None = None
+    directory: Path,
+    *,
+    allow_null_updates: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    settings: Settings | None = None,
 ) -> IngestReport:
     """Validate and ingest a folder of table files into the store (see `downside ingest files`).
 
     ``allow_null_updates`` lets a missing value (NaN) replace a stored value; by default
     such rows are refused (rule ``null_overwrites_value``) and nothing is written.
+    ``progress(step, done, total)`` is called before each step (validating, then merging
+    each table) and at the end.
     """
     check_flag("allow_null_updates", allow_null_updates)
     directory = check_path("directory", directory)
     return Store.from_settings(_settings(settings)).ingest_files(
-        directory, allow_null_updates=allow_null_updates
+        directory, allow_null_updates=allow_null_updates, progress=progress
     )
 
 

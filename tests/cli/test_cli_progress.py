@@ -31,7 +31,9 @@ def test_no_bars_without_a_terminal_and_steps_at_verbose(
     assert plain.exit_code == verbose.exit_code == 0, plain.output + verbose.output
     assert plain.stderr == ""
     shown = " ".join(verbose.stderr.split())
-    assert f"info: downside.cli: validating and ingesting {market.out_dir}" in shown
+    assert f"info: downside.cli: reading {market.out_dir}" in shown
+    assert "info: downside.cli: validating ohlcv_daily" in shown
+    assert "info: downside.cli: merging ohlcv_daily" in shown
     assert "info: downside.store: ingest" in shown
     assert logging.getLogger("downside").level == logging.NOTSET  # put back afterwards
     assert logging.getLogger("downside").handlers == []
@@ -45,6 +47,25 @@ def test_bars_go_to_stderr_and_never_into_json(
     assert result.exit_code == 0, result.output
     assert "ingested" in result.stderr
     assert json.loads(result.stdout)["changed"] is True
+
+
+def test_ingest_bar_counts_validation_and_merge_per_table(
+    runner: CliRunner, market: SimulationResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, float, float | None]] = []
+    update = _progress.Bar.update
+
+    def spy(bar: _progress.Bar, **kwargs: object) -> None:
+        update(bar, **kwargs)  # type: ignore[arg-type]
+        seen.append((bar.description, bar.completed, bar.total))
+
+    monkeypatch.setattr(_progress.Bar, "update", spy)
+    assert runner.invoke(app, ["ingest", "files", str(market.out_dir)]).exit_code == 0
+    tables = len(market.rows)
+    steps = [s for s in seen if s[0].startswith(("validating ", "merging "))]
+    assert [s[1] for s in steps] == list(range(2 * tables))
+    assert {s[2] for s in steps} == {2 * tables}
+    assert seen[-1][1] == seen[-1][2] == 2 * tables
 
 
 def test_quiet_hides_bars_and_notes(

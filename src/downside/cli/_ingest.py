@@ -33,9 +33,16 @@ def ingest_files(
     from downside import api
 
     with bars() as progress:
-        bar = progress.add(f"validating and ingesting {directory}")
+        bar = progress.add(f"reading {directory}")
+
+        def show(step: str, done: int, total: int) -> None:
+            bar.update(completed=done, total=total, description=step)
+
         report = api.ingest_files(
-            directory, allow_null_updates=allow_null_updates, settings=load_settings()
+            directory,
+            allow_null_updates=allow_null_updates,
+            progress=show,
+            settings=load_settings(),
         )
         bar.finish(f"ingested {len(report.tables)} table(s)")
     for problem in report.warnings:

@@ -113,8 +113,16 @@ DEFAULT_HOURLY_VENUES: tuple[str, ...] = (
 
 Freq = Literal["1d", "1h"]
 _PRICE_TABLES: dict[str, str] = {"1d": "ohlcv_daily", "1h": "ohlcv_hourly"}
+IngestProgress = Callable[[str, int, int], None]
+"""``progress(step, done, total)``: an ingest's steps (validating, then merging each
+table), called before each and once at the end with ``done == total``."""
+
 _ENTITY_COLUMNS = ("symbol", "asset", "series", "stablecoin")
 _READ_RETRIES = 3
+
+
+def _silent(step: str, done: int, total: int) -> None:
+    """No progress shown."""
 
 
 def _utcnow() -> pd.Timestamp:
@@ -792,6 +800,7 @@ class Store:
         *,
         origin: str,
         allow_null_updates: bool = False,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
         """Validate and upsert raw tables (keyed by table name), atomically, as one version.
 
@@ -804,6 +813,9 @@ class Store:
             origin: label for problems, the report and the history (``simulated``, ...).
             allow_null_updates: let a missing value (NaN) replace a stored value of the
                 same key and column; refused by default (``null_overwrites_value``).
+            progress: called as ``progress(step, done, total)`` before each of the
+                ``2 x tables`` steps (validating, then merging each table) and once at
+                the end with ``done == total``.
 
         Returns:
             Counts per table, versions before and after, the version written, warnings
@@ -817,9 +829,15 @@ class Store:
                 monotone.
         """
         items = [(name, f"{origin}:{name}", frame) for name, frame in tables.items()]
-        return self._ingest(items, origin, allow_null_updates)
+        return self._ingest(items, origin, allow_null_updates, progress=progress)
 
-    def ingest_files(self, directory: Path, *, allow_null_updates: bool = False) -> IngestReport:
+    def ingest_files(
+        self,
+        directory: Path,
+        *,
+        allow_null_updates: bool = False,
+        progress: IngestProgress | None = None,
+    ) -> IngestReport:
         """Read ``<table>.parquet|csv`` files from ``directory`` and its subfolders and
         ingest them in one go, as one version.
 
@@ -827,6 +845,7 @@ class Store:
         suffixes in any case, each table from exactly one file (the same table in two
         subfolders, or ``.parquet`` beside ``.Parquet``, is an error, not an order). A
         file with a header but no rows is valid and changes nothing (see :meth:`ingest`).
+        ``progress`` is called as in :meth:`ingest`.
 
         Raises:
             SchemaError: unreadable, unknown or repeated table files, files of a table in
@@ -838,7 +857,7 @@ class Store:
         """
         files = read_files(Path(directory))
         items = [(raw.table, str(raw.path), raw.frame) for raw in files]
-        return self._ingest(items, str(directory), allow_null_updates)
+        return self._ingest(items, str(directory), allow_null_updates, progress=progress)
 
     def append(self, table: str, frame: pd.DataFrame, *, origin: str) -> IngestReport:
         """Record rows in a record table (the forecast ledger), atomically, as one version.
@@ -868,7 +887,10 @@ class Store:
         return self._ingest([(table, f"{origin}:{table}", frame)], origin, False, True)
 
     def _prepare(
-        self, items: Sequence[tuple[str, str, pd.DataFrame]], origin: str
+        self,
+        items: Sequence[tuple[str, str, pd.DataFrame]],
+        origin: str,
+        progress: IngestProgress,
     ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
         problems: list[Problem] = []
         warnings: list[Problem] = []
@@ -878,7 +900,8 @@ class Store:
             )
         seen: dict[str, str] = {}
         now = self.now()
-        for table, source, frame in items:
+        for done, (table, source, frame) in enumerate(items):
+            progress(f"validating {table}", done, 2 * len(items))
             if table in seen:
                 problems.append(
                     Problem(
@@ -948,16 +971,20 @@ class Store:
         origin: str,
         allow_null_updates: bool,
         keep_stored: bool = False,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
-        prepared, warnings = self._prepare(items, origin)
+        say = progress or _silent
+        prepared, warnings = self._prepare(items, origin, say)
         sources = {table: source for table, source, _ in items}
         lock = self._locked()
         try:
-            return self._upsert_locked(
-                prepared, sources, warnings, origin, allow_null_updates, keep_stored
+            report = self._upsert_locked(
+                prepared, sources, warnings, origin, allow_null_updates, keep_stored, say
             )
         finally:
             lock.release()
+        say("ingested", 2 * len(items), 2 * len(items))
+        return report
 
     def _upsert_locked(
         self,
@@ -967,6 +994,7 @@ class Store:
         origin: str,
         allow_null_updates: bool,
         keep_stored: bool = False,
+        progress: IngestProgress = _silent,
     ) -> IngestReport:
         current = self._current()
         self._collect_garbage(current)
@@ -975,7 +1003,8 @@ class Store:
         version_before = _data_id(entries)
         merges: dict[str, _Merge] = {}
         problems: list[Problem] = []
-        for table, new in prepared.items():
+        for done, (table, new) in enumerate(prepared.items()):
+            progress(f"merging {table}", len(prepared) + done, 2 * len(prepared))
             old = self._read_locked(table, entries[table], number) if table in entries else None
             merge = _merge(table, old, new, sources[table], allow_null_updates, keep_stored)
             problems.extend(merge.problems)
