@@ -10,17 +10,19 @@ Fitting, step by step:
    become float64; ``category`` columns keep their levels; pandas ``str``/object
    columns become categories with their sorted distinct values as levels (LightGBM
    rejects strings). The levels are stored and applied again at prediction.
-2. With ``base="combo"`` (the shipped specs' choice), the trees boost from the
-   log-odds of :func:`downside.models._volbase.combo_probability`: the mean of an
-   EWMA filtered-historical-simulation probability (its table fitted from the training
-   rows' standardized returns) and an implied-volatility GBM probability; nothing in it
-   is fitted to event rates. With ``base="vol_logistic"``, fit the volatility-only
-   logistic ``a * z_distance + b * ln(horizon_days) + c`` (``a, b >= 0``, so it is
-   monotone in threshold and horizon) and boost from its log-odds (LightGBM
-   ``init_score``): the trees learn only how leverage, funding, flows, rates and
-   technicals move the probability away from what volatility alone says. With few
-   informative splits the model falls back to that calibrated baseline instead of to
-   regime-specific levels of the training years.
+2. With ``base="parkinson"`` (the shipped specs' choice), the trees boost from the
+   log-odds of the GBM first-passage probability with the Parkinson range volatility
+   (the strongest of the backtest's baselines on 2022-2025; no fitted parameter). With
+   ``base="combo"``, from the mean of an EWMA filtered-historical-simulation
+   probability (its table fitted from the training rows' standardized returns) and an
+   implied-volatility GBM probability. With ``base="vol_logistic"``, fit the
+   volatility-only logistic ``a * z_distance + b * ln(horizon_days) + c`` (``a, b >=
+   0``, so it is monotone in threshold and horizon) and boost from its log-odds. In
+   every case the base's logit is LightGBM's ``init_score``: the trees learn only how
+   leverage, funding, flows, rates, implied volatility and technicals move the
+   probability away from what volatility alone says, and with few informative splits
+   the model falls back to the base instead of to regime-specific levels of the
+   training years. ``n_estimators = 0`` is the base alone.
 3. Train the booster on all rows (``callbacks`` and ``eval_set`` act here, so an
    Optuna pruning callback can stop a trial before any further work).
 4. Calibration (unless ``calibration="none"``): the distinct as-of times are ordered
