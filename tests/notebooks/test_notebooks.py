@@ -70,7 +70,7 @@ def test_december_2024_case_study_runs(isolated_env: Path, shared_data: Path) ->
 def test_track_record_notebook_runs(isolated_env: Path, shared_data: Path) -> None:
     nb = _run(
         "03_track_record.ipynb",
-        f'DATA = "{shared_data}"\nCUTOFF = "2024-07-01"\nLAST = "2025-06-30"\n'
+        f'DATA = "{shared_data}"\nCUTOFF = "2025-01-01"\nLAST = "2025-06-30"\n'
         "TREES = 30\nLOOP_DAYS = 30",
     )
     text = _text(nb)
