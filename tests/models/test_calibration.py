@@ -18,6 +18,7 @@ from downside.models import (
     calibrator_from_state,
     select_calibrator,
 )
+from downside.models._calibration import fit_logistic
 
 
 def _distorted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,3 +114,15 @@ def test_state_round_trip(
 def test_unknown_state_kind_is_refused() -> None:
     with pytest.raises(ModelInputError, match="expected kind 'none', 'platt' or 'isotonic'"):
         calibrator_from_state({"kind": "beta"})
+
+
+def test_weighted_logistic_matches_the_fit_on_the_weighted_rows() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4000)
+    design = np.column_stack([x, np.ones_like(x)])
+    y = (rng.random(4000) < expit(np.where(np.arange(4000) < 2000, 2.0, 0.5) * x)).astype(float)
+    weights = np.where(np.arange(4000) < 2000, 0.0, 3.0)
+    weighted = fit_logistic(design, y, weights=weights)
+    np.testing.assert_allclose(weighted, fit_logistic(design[2000:], y[2000:]), atol=1e-4)
+    with pytest.raises(ModelInputError, match="non-negative weights"):
+        fit_logistic(design, y, weights=-weights)

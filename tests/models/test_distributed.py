@@ -62,6 +62,10 @@ def test_only_what_one_partition_can_compute_is_distributed() -> None:
         "DrawdownSurface.n_estimators",
     }
     check_distributed(DrawdownSurface(base="parkinson", calibration="none"))
+    with pytest.raises(ModelSpecError, match="weighs every row alike"):
+        check_distributed(
+            DrawdownSurface(base="parkinson", calibration="none", weight_half_life_days=365)
+        )
 
 
 def test_spec_key_distributed() -> None:
@@ -79,3 +83,12 @@ def test_spec_key_distributed() -> None:
         parse_spec(SPEC.format(model='base = "parkinson"\ndistributed = true'))
     with pytest.raises(ModelSpecError, match="expected true or false"):
         parse_spec(SPEC.format(model='distributed = "yes"'))
+    with pytest.raises(
+        ModelSpecError, match=r"model\.weight_half_life_days: a distributed fit weighs every row"
+    ):
+        parse_spec(
+            SPEC.format(
+                model='base = "parkinson"\ncalibration = "none"\ndistributed = true\n'
+                "weight_half_life_days = 365"
+            )
+        )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from downside.errors import ModelSpecError
+from downside.models._fit import make_model
 from downside.models._spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,3 +62,29 @@ def test_missing_spec_lists_known(tmp_path: Path) -> None:
 def test_family_list_must_be_names() -> None:
     with pytest.raises(ModelSpecError, match="expected a list of family names"):
         parse_spec('name = "x"\ntarget = "drawdown"\n[features]\nfamilies = [1]\n')
+
+
+WEIGHTED = """name = "dd"
+target = "drawdown"
+
+[model]
+base = "parkinson"
+weight_half_life_days = {value}
+"""
+
+
+def test_half_life_is_optional_and_reaches_the_estimator() -> None:
+    assert "weight_half_life_days" not in parse_spec(WEIGHTED.split("weight_")[0]).model_params
+    assert make_model(parse_spec(WEIGHTED.split("weight_")[0])).weight_half_life_days is None
+    spec = parse_spec(WEIGHTED.format(value="182.5"))
+    assert spec.model_params["weight_half_life_days"] == 182.5
+    assert make_model(spec).weight_half_life_days == 182.5
+
+
+@pytest.mark.parametrize("value", ["0", "-30", '"year"', "true", "nan"])
+def test_invalid_half_life_is_refused_with_its_line(value: str) -> None:
+    with pytest.raises(ModelSpecError, match=r"weighted\.toml:6") as info:
+        parse_spec(WEIGHTED.format(value=value), source="weighted.toml")
+    [problem] = info.value.problems
+    assert (problem.rule, problem.line) == ("invalid_value", 6)
+    assert "model.weight_half_life_days: expected a positive number of days" in problem.detail

@@ -19,6 +19,7 @@ from downside.errors import (
 )
 from downside.evaluation import brier_score, brier_skill, monotonicity_violations
 from downside.models import DrawdownSurface, SupportBreakModel, VolLogistic
+from downside.models._surface import recency_weights
 
 THRESHOLD_GRID = np.linspace(0.02, 0.45, 30)
 HORIZON_GRID = np.linspace(1.0, 45.0, 30)
@@ -277,3 +278,61 @@ def test_clone_and_params_follow_scikit_learn(synth: Any, fitted: DrawdownSurfac
     assert not hasattr(fresh, "booster_")
     assert fitted.classes_.tolist() == [0, 1]
     assert fitted.n_features_in_ == len(synth.DRAWDOWN_INPUTS)
+
+
+def test_without_a_half_life_no_weights_reach_the_fit(
+    synth: Any, drawdown_frame: pd.DataFrame, fitted: DrawdownSurface
+) -> None:
+    explicit = _fit(synth, drawdown_frame, weight_half_life_days=None)
+    assert fitted.weight_half_life_days is None
+    assert explicit.booster_.model_to_string() == fitted.booster_.model_to_string()
+    x = drawdown_frame[synth.DRAWDOWN_INPUTS].iloc[::7]
+    np.testing.assert_array_equal(explicit.predict_proba(x), fitted.predict_proba(x))
+
+
+@pytest.mark.parametrize("base", ["parkinson", "vol_logistic"])
+def test_a_half_life_weighs_recent_rows_more(
+    synth: Any, drawdown_frame: pd.DataFrame, base: str
+) -> None:
+    # the parkinson base needs its range volatility; the frame's daily one stands in
+    frame = drawdown_frame.assign(sigma_parkinson=drawdown_frame["sigma_daily"])
+    inputs = [*synth.DRAWDOWN_INPUTS, "sigma_parkinson"]
+
+    def fit(**params: Any) -> DrawdownSurface:
+        return DrawdownSurface(**{**synth.FAST, "base": base, **params}).fit(
+            frame[inputs], frame["label"], times=frame["asof"], label_end=frame["label_end"]
+        )
+
+    plain, weighted = fit(), fit(weight_half_life_days=30.0)
+    assert weighted.booster_.model_to_string() != plain.booster_.model_to_string()
+    x = frame[inputs].iloc[::7]
+    assert np.abs(weighted.predict_proba(x) - plain.predict_proba(x)).max() > 1e-3
+    if base == "vol_logistic":
+        assert not np.allclose(weighted.base_coef_, plain.base_coef_)
+
+
+def test_recency_weights_halve_every_half_life() -> None:
+    times = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21"], utc=True))
+    as_us = np.asarray(times.dt.as_unit("us").astype("int64"), dtype=np.int64)
+    np.testing.assert_allclose(recency_weights(as_us, 10.0), [0.25, 0.5, 1.0])
+
+
+def test_a_half_life_needs_datetime_times(synth: Any, drawdown_frame: pd.DataFrame) -> None:
+    model = DrawdownSurface(**synth.FAST, calibration="none", weight_half_life_days=30.0)
+    x, y = drawdown_frame[synth.DRAWDOWN_INPUTS], drawdown_frame["label"]
+    with pytest.raises(ModelInputError, match="expected datetime as-of times"):
+        model.fit(x, y)
+    with pytest.raises(ModelInputError, match="expected datetime as-of times"):
+        model.fit(x, y, times=np.arange(len(x), dtype=np.float64))
+
+
+@pytest.mark.parametrize("half_life", [0, -30.0, "year", True, float("inf")])
+def test_an_invalid_half_life_is_refused(
+    synth: Any, drawdown_frame: pd.DataFrame, half_life: Any
+) -> None:
+    model = DrawdownSurface(**synth.FAST, weight_half_life_days=half_life)
+    with pytest.raises(
+        ModelSpecError,
+        match=r"weight_half_life_days: invalid_parameter \(1\): expected None or a positive",
+    ):
+        model.fit(drawdown_frame[synth.DRAWDOWN_INPUTS], drawdown_frame["label"])

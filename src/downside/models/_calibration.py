@@ -72,6 +72,7 @@ def fit_logistic(
     *,
     lower_bounds: tuple[float | None, ...] | None = None,
     l2: float = 0.0,
+    weights: FloatArray | None = None,
 ) -> FloatArray:
     """Maximum-likelihood logistic regression ``P(y=1) = sigmoid(design @ beta)``.
 
@@ -84,12 +85,15 @@ def fit_logistic(
         y: ``n`` outcomes, 0 or 1.
         lower_bounds: per coefficient, a lower bound or None.
         l2: ridge penalty on every coefficient (per row, like the mean log loss).
+        weights: ``n`` non-negative row weights; the loss is then the weighted mean log
+            loss. None weighs every row alike.
 
     Returns:
         The ``k`` coefficients.
 
     Raises:
-        ModelInputError: mismatched shapes or only one class in ``y``.
+        ModelInputError: mismatched shapes, weights that are negative or sum to zero, or
+            only one class in ``y``.
     """
     n, k = design.shape
     problems: list[Problem] = []
@@ -101,13 +105,32 @@ def fit_logistic(
         problems.append(
             Problem("y", "one_class", n, "expected both outcomes 0 and 1 to fit a logistic map")
         )
+    if weights is not None and (
+        weights.shape != (n,) or not np.all(weights >= 0) or not weights.sum() > 0
+    ):
+        problems.append(
+            Problem(
+                "weights",
+                "bad_weights",
+                1,
+                f"expected {n} non-negative weights with a positive sum, received shape "
+                f"{weights.shape}",
+            )
+        )
     if problems:
         raise ModelInputError(problems)
 
+    share = None if weights is None else weights / weights.sum()
+
     def loss(beta: FloatArray) -> tuple[float, FloatArray]:
         z = design @ beta
-        value = float(np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * beta @ beta)
-        grad = design.T @ (expit(z) - y) / n + l2 * beta
+        row_loss = np.logaddexp(0.0, z) - y * z
+        if share is None:
+            value = float(np.mean(row_loss) + 0.5 * l2 * beta @ beta)
+            grad = design.T @ (expit(z) - y) / n + l2 * beta
+        else:
+            value = float(share @ row_loss + 0.5 * l2 * beta @ beta)
+            grad = design.T @ (share * (expit(z) - y)) + l2 * beta
         return value, np.asarray(grad, dtype=np.float64)
 
     limits = lower_bounds or (None,) * k

@@ -76,8 +76,8 @@ def check_distributed(model: BoostedSurface) -> None:
     """Raise unless ``model`` can be fitted from independent partitions.
 
     Raises:
-        ModelSpecError: parameters out of range, a fitted base, a calibrator, or no
-            boosting rounds.
+        ModelSpecError: parameters out of range, a fitted base, a calibrator, recency
+            weighting, or no boosting rounds.
     """
     model._check_params()
     name = type(model).__name__
@@ -102,6 +102,16 @@ def check_distributed(model: BoostedSurface) -> None:
                 f"a distributed fit needs calibration = 'none', received "
                 f"{model.calibration!r} (a calibrator needs a second booster on the last "
                 "block of time)",
+            )
+        )
+    if model.weight_half_life_days is not None:
+        problems.append(
+            Problem(
+                f"{name}.weight_half_life_days",
+                "not_distributable",
+                1,
+                "a distributed fit weighs every row alike: recency weights need the latest "
+                "as-of time of all partitions; drop weight_half_life_days or distributed",
             )
         )
     if model.n_estimators < 1:

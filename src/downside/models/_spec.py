@@ -17,6 +17,7 @@ from typing import Any, Literal
 from downside.datasets import FrameSpec
 from downside.errors import ModelSpecError, Problem
 from downside.models._distributed import DISTRIBUTED_BASES
+from downside.models._surface import valid_half_life
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"name", "target", "description"},
@@ -39,6 +40,7 @@ _SECTIONS: dict[str, set[str]] = {
         "calibration_fraction",
         "base",
         "distributed",
+        "weight_half_life_days",
     },
     "tuning": {"trials", "folds", "seed", "timeout_s"},
 }
@@ -54,7 +56,9 @@ class ModelSpec:
             ``[grid]``, ``[support]`` and ``[features]``).
         description: free text.
         scheme, test_days, embargo_days, min_train_days, train_days: walk-forward.
-        model_params: fixed estimator parameters (``[model]``).
+        model_params: fixed estimator parameters (``[model]``), among them
+            ``weight_half_life_days``: recency weighting of the training rows (see
+            :class:`~downside.models.BoostedSurface`; absent: rows weigh alike).
         distributed: ``[model] distributed = true``: on a Dask cluster, the final fit
             trains one booster across the workers with LightGBM's Dask estimator, from
             row partitions built on the workers (see :mod:`downside.models._distributed`;
@@ -324,6 +328,17 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
         values["embargo_days"] = float(w["embargo_days"])
 
     model = dict(section("model"))
+    if not valid_half_life(model.get("weight_half_life_days")):
+        _check(
+            problems,
+            source,
+            text,
+            "model",
+            "weight_half_life_days",
+            "expected a positive number of days (a row that many days older than the "
+            "latest training as-of time weighs half as much; omit the key to weigh rows "
+            f"alike), got {model['weight_half_life_days']!r}",
+        )
     distributed = model.pop("distributed", False)
     if not isinstance(distributed, bool):
         _check(
@@ -347,6 +362,16 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
                     f"a distributed fit needs {key} in {list(allowed)} (computable per row "
                     f"partition), got {model.get(key)!r}",
                 )
+        if "weight_half_life_days" in model:
+            _check(
+                problems,
+                source,
+                text,
+                "model",
+                "weight_half_life_days",
+                "a distributed fit weighs every row alike (recency weights need the latest "
+                "as-of time of all partitions); drop weight_half_life_days or distributed",
+            )
     values["model_params"] = model
     values["distributed"] = distributed is True
     t = section("tuning")

@@ -33,6 +33,13 @@ Fitting, step by step:
    the booster of step 2 is kept together with that calibrator. Rows are never
    shuffled.
 
+Recency weighting (``weight_half_life_days``): each training row weighs
+``0.5 ** (age_days / weight_half_life_days)``, its age counted back from the latest
+as-of time of the rows being fitted, in the booster (LightGBM's row weights) and in the
+fitted ``vol_logistic`` base; the calibration booster and base weigh their own rows
+from their own latest time. The ``parkinson`` base has no parameter, and the ``combo``
+base's simulation table is drawn from distinct (time, return) pairs, unweighted.
+
 Monotonicity survives calibration because every calibrator is non-decreasing in the
 margin and float addition of non-decreasing tree outputs is non-decreasing.
 """
@@ -145,6 +152,26 @@ def as_time_array(name: str, values: Any, n: int, problems: list[Problem]) -> np
         )
     )
     return np.zeros(n, dtype=np.int64)
+
+
+def valid_half_life(value: Any) -> bool:
+    """Whether ``value`` is a recency half-life: None, or a finite number of days > 0."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+        and value > 0
+    )
+
+
+def recency_weights(times_us: npt.NDArray[np.int64], half_life_days: float) -> FloatArray:
+    """Row weights ``0.5 ** (age_days / half_life_days)``, the age of each row counted
+    back from the latest of ``times_us`` (as-of times in microseconds since the epoch,
+    as :func:`as_time_array` returns datetimes)."""
+    age_days = (times_us.max() - times_us).astype(np.float64) / 86_400e6
+    return np.asarray(0.5 ** (age_days / half_life_days), dtype=np.float64)
 
 
 def _category_codes(series: pd.Series, levels: list[Any]) -> FloatArray:
@@ -268,6 +295,10 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ``z_distance, horizon_days, sigma_daily`` and volatility inputs) or
             ``"parkinson"`` (trees boost from the GBM first passage with the Parkinson
             range volatility: no fitted parameter).
+        weight_half_life_days: recency weighting of the training rows: a row ``d``
+            days older than the latest as-of time of the rows being fitted weighs
+            ``0.5 ** (d / weight_half_life_days)`` (needs datetime ``times``). None
+            weighs every row alike.
         random_state: LightGBM seed (None: LightGBM's default seeds).
         n_jobs: LightGBM ``num_threads``.
         verbose: LightGBM verbosity (-1 silent).
@@ -327,6 +358,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         calibration: CalibrationMethod = "auto",
         calibration_fraction: float = 0.2,
         base: Literal["none", "vol_logistic", "combo", "parkinson"] = "none",
+        weight_half_life_days: float | None = None,
         random_state: int | None = None,
         n_jobs: int = 1,
         verbose: int = -1,
@@ -344,6 +376,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.base = base
+        self.weight_half_life_days = weight_half_life_days
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -421,6 +454,11 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "base",
                 self.base in ("none", "vol_logistic", "combo", "parkinson"),
                 "'none', 'vol_logistic', 'combo' or 'parkinson'",
+            ),
+            (
+                "weight_half_life_days",
+                valid_half_life(self.weight_half_life_days),
+                "None or a positive number of days",
             ),
             ("n_jobs", self.n_jobs >= 1, ">= 1"),
         ]
@@ -636,10 +674,12 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         labels: FloatArray,
         names: Sequence[str],
         times: npt.NDArray[Any],
+        weights: FloatArray | None = None,
     ) -> FloatArray | EwmaFhs:
-        """The fitted base: logistic coefficients (zeros for ``base="none"``), or the
-        combination's simulation table, drawn from the distinct (time, standardized
-        return) pairs of the rows (one per symbol and day, whatever the grid)."""
+        """The fitted base: logistic coefficients (zeros for ``base="none"``; fitted with
+        the row ``weights``), or the combination's simulation table, drawn from the
+        distinct (time, standardized return) pairs of the rows (one per symbol and day,
+        whatever the grid)."""
         if self.base == "none":
             return np.zeros(3, dtype=np.float64)
         if self.base == "parkinson":
@@ -652,7 +692,7 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             seed = 0 if self.random_state is None else int(self.random_state)
             return EwmaFhs.fit(pairs[:, 1], float(np.nanmax(horizon)), seed=seed)
         design = self._base_design(matrix, names)
-        return fit_logistic(design, labels, lower_bounds=(0.0, 0.0, None), l2=1e-6)
+        return fit_logistic(design, labels, lower_bounds=(0.0, 0.0, None), l2=1e-6, weights=weights)
 
     def _base_margin(
         self, matrix: FloatArray, names: Sequence[str], base: FloatArray | EwmaFhs
@@ -728,7 +768,8 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             ModelInputError: every problem of the inputs: missing query columns,
                 unsupported dtypes, labels other than 0/1 or a single class, lengths
                 that do not match, missing times, ``label_end`` without ``times`` or
-                before ``times``, and calibration blocks without both classes.
+                before ``times``, ``weight_half_life_days`` without datetime ``times``,
+                and calibration blocks without both classes.
         """
         self._check_params()
         if not isinstance(X, pd.DataFrame):
@@ -797,6 +838,17 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                             "expected label_end >= times on every row",
                         )
                     )
+        # as_time_array gives datetimes as int64 microseconds, numbers as float64
+        if self.weight_half_life_days is not None and (times is None or t.dtype != np.int64):
+            problems.append(
+                Problem(
+                    "times",
+                    "needs_datetimes",
+                    1,
+                    "expected datetime as-of times: weight_half_life_days weighs rows by "
+                    "their age in days; pass times=, or drop weight_half_life_days",
+                )
+            )
         if problems:
             raise ModelInputError(problems)
 
@@ -820,10 +872,12 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         tree_idx = [names.index(c) for c in trees]
         params = self._lgb_params(trees)
         cat_idx = [j for j, c in enumerate(trees) if c in categories]
-        base = self._fit_base(matrix, labels, names, t)
+        weights = self._weights(t)
+        base = self._fit_base(matrix, labels, names, t, weights)
         train_set = lgb.Dataset(
             matrix[:, tree_idx],
             label=labels,
+            weight=weights,
             init_score=self._base_margin(matrix, names, base),
             feature_name=trees,
             categorical_feature=cat_idx,
@@ -867,6 +921,12 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self._set_fitted(
             booster, n_iter, names, categories, trees, base, calibrator, report, evals
         )
+
+    def _weights(self, times: npt.NDArray[Any]) -> FloatArray | None:
+        """Recency weights of rows at ``times`` (None without a half-life)."""
+        if self.weight_half_life_days is None:
+            return None
+        return recency_weights(times, float(self.weight_half_life_days))
 
     def _set_fitted(
         self,
@@ -949,10 +1009,14 @@ class BoostedSurface(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
         if problems:
             raise ModelInputError(problems)
-        cal_base = self._fit_base(matrix[train_rows], labels[train_rows], names, times[train_rows])
+        cal_weights = self._weights(times[train_rows])
+        cal_base = self._fit_base(
+            matrix[train_rows], labels[train_rows], names, times[train_rows], cal_weights
+        )
         cal_set = lgb.Dataset(
             matrix[train_rows][:, tree_idx],
             label=labels[train_rows],
+            weight=cal_weights,
             init_score=self._base_margin(matrix[train_rows], names, cal_base),
             feature_name=[names[j] for j in tree_idx],
             categorical_feature=cat_idx,
