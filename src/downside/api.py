@@ -372,6 +372,8 @@ class Forecaster:
 
         Raises:
             ModelNotFoundError: a URI names no registered model version.
+            ModelIntegrityError: a model file differs from the SHA-256 recorded at
+                registration (checked before any of the artifact's code runs).
         """
         s = _settings(settings)
         predictors: dict[str, Predictor | None] = {}
