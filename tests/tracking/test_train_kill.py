@@ -132,4 +132,9 @@ def test_train_killed_at_the_registry_step_resumes_cleanly(
     experiment = client.get_experiment_by_name(model)
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], "tags.`mlflow.runName` LIKE 'train %'")
-    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
+    statuses = sorted(r.info.status for r in runs)
+    if moment == "logged":  # frozen before any version exists: the run cannot have ended
+        assert statuses == ["FINISHED", "KILLED"]
+    else:  # the few milliseconds between the version's creation and SIGSTOP may let the
+        # first process set its aliases and end its run; never is a run left RUNNING
+        assert statuses in (["FINISHED", "KILLED"], ["FINISHED", "FINISHED"]), statuses
