@@ -98,11 +98,14 @@ def test_train_killed_at_the_registry_step_resumes_cleanly(
         )
         try:
             _freeze_at(first, client, model, moment, log)
-            at_kill = _versions(client, model)  # frozen: this is what SIGKILL leaves
         finally:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=30)
     assert first.returncode == -signal.SIGKILL
+    # read after the kill, not while frozen: a frozen process may hold SQLite's write lock
+    # (reads then fail with "database is locked"); the kill releases it and rolls back
+    # whatever it had not committed, so this is exactly what SIGKILL leaves
+    at_kill = _versions(client, model)
     for version, tags in at_kill.items():
         assert {MANIFEST_TAG, FOLDS_TAG} <= set(tags), f"v{version} half-registered: {tags}"
 
