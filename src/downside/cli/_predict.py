@@ -130,6 +130,33 @@ def grid_table(part: pd.DataFrame, title: str) -> None:
     show_table(table, cols, title)
 
 
+def support_table(part: pd.DataFrame, caption: str | None = None) -> None:
+    """P(support break) of one (symbol, as-of) as a level x horizon grid, highest level
+    first, with each level's type and distance below the last close."""
+    import pandas as pd
+
+    price = float(part["ref_close"].iloc[0])
+    grid = part.pivot_table(index="level", columns="horizon_days", values="probability")
+    grid = grid.sort_index(ascending=False)
+    types = part.drop_duplicates("level").set_index("level")["level_type"]
+    table = pd.DataFrame(
+        {
+            "level": grid.index,
+            "type": [str(types[v]) for v in grid.index],
+            "below": [1 - v / price for v in grid.index],
+        }
+    )
+    cols = [
+        Col("level", kind="price", keep=True),
+        Col("type", optional=True),
+        Col("below", kind="pct"),
+    ]
+    for h in grid.columns:
+        table[days_label(h)] = grid[h].to_numpy()
+        cols.append(Col(days_label(h), kind="pct"))
+    show_table(table, cols, "P(close below the level within H days)", caption=caption)
+
+
 def heading(text: str) -> None:
     """A bold line above the tables of one symbol and as-of time."""
     console.print(Text(text, style="bold"))
@@ -504,30 +531,7 @@ def predict_support(
     for (name, at), part in with_labels(frame).groupby(["symbol", "asof"], sort=True):
         price = part["ref_close"].iloc[0]
         heading(f"{name} as of {at:%Y-%m-%d %H:%M} UTC, last close {price:,.2f}")
-        grid = part.pivot_table(index="level", columns="horizon_days", values="probability")
-        grid = grid.sort_index(ascending=False)
-        types = part.drop_duplicates("level").set_index("level")["level_type"]
-        table = pd.DataFrame(
-            {
-                "level": grid.index,
-                "type": [str(types[v]) for v in grid.index],
-                "below": [1 - v / price for v in grid.index],
-            }
-        )
-        cols = [
-            Col("level", kind="price", keep=True),
-            Col("type", optional=True),
-            Col("below", kind="pct"),
-        ]
-        for h in grid.columns:
-            table[days_label(h)] = grid[h].to_numpy()
-            cols.append(Col(days_label(h), kind="pct"))
-        show_table(
-            table,
-            cols,
-            "P(close below the level within H days)",
-            caption="below: distance below the last close",
-        )
+        support_table(part, caption="below: distance below the last close")
         show_table(
             part.head(MAX_SCREEN_ROWS),
             driver_cols(

@@ -34,14 +34,12 @@ from downside.cli._output import (
     emit,
     show_table,
 )
-from downside.cli._predict import days_label, grid_table, heading
+from downside.cli._predict import grid_table, heading, support_table
 from downside.cli._progress import bars
 from downside.cli._ready import require_registry, require_store
 from downside.config import load_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from downside.workflows import MonitorReport
 
 ALERT_EXIT = 3
@@ -57,31 +55,6 @@ NowOption = Annotated[
         help="Judge freshness as of this time (UTC) instead of the clock (simulations).",
     ),
 ]
-
-
-def _supports_table(part: pd.DataFrame) -> None:
-    import pandas as pd
-
-    price = float(part["ref_close"].iloc[0])
-    grid = part.pivot_table(index="level", columns="horizon_days", values="probability")
-    grid = grid.sort_index(ascending=False)
-    types = part.drop_duplicates("level").set_index("level")["level_type"]
-    table = pd.DataFrame(
-        {
-            "level": grid.index,
-            "type": [str(types[v]) for v in grid.index],
-            "below": [1 - v / price for v in grid.index],
-        }
-    )
-    cols = [
-        Col("level", kind="price", keep=True),
-        Col("type", optional=True),
-        Col("below", kind="pct"),
-    ]
-    for h in grid.columns:
-        table[days_label(h)] = grid[h].to_numpy()
-        cols.append(Col(days_label(h), kind="pct"))
-    show_table(table, cols, "P(close below the level within H days)")
 
 
 @app.command("forecast", rich_help_panel=FORECASTS_PANEL)
@@ -187,7 +160,7 @@ def forecast_command(
             if supports is not None:
                 part = supports[supports["symbol"] == symbol]
                 if len(part):
-                    _supports_table(part)
+                    support_table(part)
         models = ", ".join(m.describe() for m in daily.models.values())
         console.print(
             f"recorded {daily.recorded:,} forecasts of {models} in the ledger"
