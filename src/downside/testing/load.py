@@ -174,8 +174,9 @@ def served_model(
     log: Path,
     ready_timeout_s: float = 180.0,
     workers: int = 1,
+    env_manager: str = "local",
 ) -> Iterator[str]:
-    """``mlflow models serve -m MODEL_URI --env-manager local`` on a free port of
+    """``mlflow models serve -m MODEL_URI --env-manager ENV_MANAGER`` on a free port of
     127.0.0.1; yields its URL once ``/ping`` answers, then stops its process group
     (SIGTERM, SIGKILL after 30 s).
 
@@ -186,6 +187,8 @@ def served_model(
         log: file receiving the server's output.
         ready_timeout_s: how long to wait for ``/ping``.
         workers: uvicorn worker processes.
+        env_manager: ``local`` (this venv) or ``uv``/``virtualenv`` (a fresh environment
+            built from the model's own requirements; give a longer ``ready_timeout_s``).
 
     Raises:
         RuntimeError: the server exited or did not answer in time (with its log's tail).
@@ -203,7 +206,7 @@ def served_model(
         "-m",
         model_uri,
         "--env-manager",
-        "local",
+        env_manager,
         "--host",
         "127.0.0.1",
         "--port",
