@@ -15,7 +15,7 @@ from downside.features import FeatureStore
 from downside.models import load_spec
 from downside.sources import simulate_market
 from downside.store import Store
-from downside.workflows import BacktestResult, run_backtest, write_backtest
+from downside.workflows import BacktestResult, run_ablation, run_backtest, write_backtest
 
 SPEC = """
 name = "drawdown"
@@ -179,3 +179,32 @@ def test_window_must_be_ordered(home: Path) -> None:
         run_backtest(
             spec, FeatureStore.from_settings(settings), start="2023-06-01", end="2023-01-01"
         )
+
+
+def test_ablation_variants_and_their_agreement_with_the_backtest(home: Path) -> None:
+    """Every variant is scored on the backtest's folds and rows: the variant with exactly
+    the spec's families has the backtest model's joint score."""
+    settings = load_settings({"home": home / "home"})
+    spec = load_spec(home / "spec.toml", home)
+    fs = FeatureStore.from_settings(settings)
+    start, end = "2023-09-01", "2023-12-31"
+    ablation = run_ablation(spec, fs, start=start, end=end, n_boot=20)
+    backtest = run_backtest(spec, fs, start=start, end=end, n_boot=20)
+
+    families = fs.family_names()
+    table = ablation.table.set_index("variant")
+    expected = ["volatility base", "all families"]
+    expected += [f"- {f}" for f in families] + [f"+ {f}" for f in families]
+    assert list(table.index) == expected
+    assert table.loc["volatility base", "skill_vs_base"] == 0.0
+    assert table.loc["all families", "skill_vs_full"] == 0.0
+    assert table.loc["volatility base", "n_features"] == 0
+    assert (table["joint_score"] > 0).all()
+    left_out = sorted(set(families) - set(spec.frame.families))
+    assert left_out == ["implied_vol"]
+    model = backtest.joint[
+        (backtest.joint["scope"] == "overall") & (backtest.joint["model"] == "model")
+    ]
+    assert table.loc["- implied_vol", "joint_score"] == pytest.approx(
+        float(model["joint_score"].iloc[0]), rel=1e-12
+    )

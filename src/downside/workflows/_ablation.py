@@ -27,7 +27,7 @@ from downside.datasets import build_frame, select_features
 from downside.features import FeatureStore
 from downside.models import ModelSpec, folds, score_fold, test_rows
 from downside.vocabulary import utc_day
-from downside.workflows._scoring import FINE_THRESHOLDS, joint_losses, skill_interval
+from downside.workflows._scoring import fine_rows, joint_losses, skill_interval
 
 BASE = "volatility base"
 FULL = "all families"
@@ -81,14 +81,7 @@ def _predictions(
         test = test_rows(spec, data, fold)
         rows = test
         if spec.target == "drawdown":
-            keys = test[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
-            rows = build_frame(
-                spec.frame,
-                feature_store,
-                asof=keys,
-                thresholds=FINE_THRESHOLDS,
-                features=data.feature_columns,
-            ).labelled
+            rows = fine_rows(spec, feature_store, test, data.feature_columns)
         cell = "threshold" if spec.target == "drawdown" else "level"
         part = rows[["symbol", "asof", cell, "horizon_days", "label"]].copy()
         matrix = score.model.to_matrix(rows[list(data.input_columns)])

@@ -64,6 +64,7 @@ from downside.workflows._scoring import (
     decomposition_table,
     drawdown_episodes,
     early_warning,
+    fine_rows,
     joint_losses,
     joint_table,
     model_confidence_set,
@@ -242,10 +243,6 @@ def _inputs(
     )
 
 
-def _fine_keys(test: pd.DataFrame) -> pd.DataFrame:
-    return test[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
-
-
 def _run_fold(
     spec: ModelSpec,
     feature_store: FeatureStore,
@@ -270,14 +267,7 @@ def _run_fold(
     fine = None
     violations, points = 0, 0
     if fine_all is not None and inputs.cells is not None:
-        keys = _fine_keys(test)
-        rows = build_frame(
-            spec.frame,
-            feature_store,
-            asof=keys,
-            thresholds=FINE_THRESHOLDS,
-            features=data.feature_columns,
-        ).labelled
+        rows = fine_rows(spec, feature_store, test, data.feature_columns)
         assert score.model is not None
         fine = rows[["symbol", "asof", "threshold", "horizon_days", "label", "sigma_daily"]].copy()
         fine["p_model"] = score.model.predict_proba(rows[list(data.input_columns)])[:, 1]

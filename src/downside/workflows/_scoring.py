@@ -25,7 +25,10 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
+from downside.datasets import build_frame
 from downside.evaluation import block_bootstrap_ci
+from downside.features import FeatureStore
+from downside.models import ModelSpec
 from downside.vocabulary import US_PER_DAY, to_us
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,11 +36,23 @@ FloatArray = npt.NDArray[np.float64]
 FINE_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.arange(0.01, 0.505, 0.01), 4).tolist())
 """Thresholds of the joint surface score: 1% to 50% in steps of one point."""
 
+
 EPISODE_DROP = 0.15
 """Size of the drawdowns whose early warning is measured."""
 
 EPISODE_DAYS = 14
 """Window of an episode's drawdown, and the as-of days before it that are scored."""
+
+
+def fine_rows(
+    spec: ModelSpec, feature_store: FeatureStore, test: pd.DataFrame, features: Sequence[str]
+) -> pd.DataFrame:
+    """The labelled rows of the joint score's fine threshold grid at the (symbol, as-of)
+    keys of ``test``, with ``features`` (built by the one frame builder)."""
+    keys = test[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
+    return build_frame(
+        spec.frame, feature_store, asof=keys, thresholds=FINE_THRESHOLDS, features=features
+    ).labelled
 
 
 def joint_losses(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
