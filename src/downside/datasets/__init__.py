@@ -56,7 +56,7 @@ from downside.datasets._shocks import (
     check_inputs,
     load_scenarios,
 )
-from downside.datasets._walkforward import Fold, WalkForward, purge_mask
+from downside.datasets._walkforward import Fold, TrainRule, WalkForward, purge_mask
 
 __all__ = [
     "DRAWDOWN_COLUMNS",
@@ -77,6 +77,7 @@ __all__ = [
     "Shock",
     "ShockEffect",
     "ShockTransform",
+    "TrainRule",
     "WalkForward",
     "apply_shock",
     "build_frame",

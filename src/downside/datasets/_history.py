@@ -56,12 +56,17 @@ class DailyRealized:
     ret: FloatArray
 
 
-def realized_variance(feature_store: FeatureStore) -> dict[str, DailyRealized]:
-    """Daily realized variance per symbol from the venue-stitched hourly bars.
+def realized_variance(
+    feature_store: FeatureStore, symbols: Sequence[str] | None = None
+) -> dict[str, DailyRealized]:
+    """Daily realized variance per symbol (of ``symbols``; None: every symbol) from the
+    venue-stitched hourly bars.
 
     A day's value is known once its last hourly bar is (at the next 00:00 UTC).
     """
-    hourly = feature_store.store.prices("1h", feature_store.hourly_venues)
+    hourly = feature_store.store.prices(
+        "1h", feature_store.hourly_venues, None if symbols is None else list(symbols)
+    )
     out: dict[str, DailyRealized] = {}
     for symbol, bars in hourly.groupby("symbol", sort=True):
         bars = bars.sort_values("event_ts")
@@ -152,10 +157,15 @@ def har_targets(
     return out
 
 
-def daily_log_returns(feature_store: FeatureStore) -> dict[str, pd.Series]:
-    """Per symbol, daily log close-to-close returns indexed by the time each became known
-    (the bar's ``available_ts``), consecutive bars only."""
+def daily_log_returns(
+    feature_store: FeatureStore, symbols: Sequence[str] | None = None
+) -> dict[str, pd.Series]:
+    """Per symbol (of ``symbols``; None: every symbol), daily log close-to-close returns
+    indexed by the time each became known (the bar's ``available_ts``), consecutive bars
+    only."""
     prices = daily_prices(feature_store)
+    if symbols is not None:
+        prices = prices[prices["symbol"].isin(list(symbols))]
     out = {}
     for symbol, bars in prices.groupby("symbol", sort=True):
         close = bars["close"].to_numpy(dtype=np.float64)

@@ -29,6 +29,40 @@ from downside.vocabulary import to_us as ts_us
 
 
 @dataclass(frozen=True)
+class TrainRule:
+    """Which rows may train the model of one test block, as a rule on a row's as-of and
+    label end times alone (times in µs since the epoch): so rows held apart, e.g. one
+    partition of symbols per worker, select their own training rows exactly as
+    :meth:`WalkForward.split` selects them from all rows.
+
+    Attributes:
+        test_start_us: first as-of time of the test block.
+        info_end_us: end of the block's information interval (see :func:`purge_mask`).
+        embargo_us: embargo after the information interval.
+        train_from_us: first as-of time of the training window (sliding scheme), or
+            None (expanding).
+    """
+
+    test_start_us: int
+    info_end_us: int
+    embargo_us: int
+    train_from_us: int | None = None
+
+    def mask(self, asof_us: np.ndarray, label_end_us: np.ndarray) -> np.ndarray:
+        """Rows before the block, in the training window, not purged nor embargoed."""
+        window = asof_us < self.test_start_us
+        if self.train_from_us is not None:
+            window &= asof_us >= self.train_from_us
+        return window & purge_mask(
+            asof_us,
+            label_end_us,
+            test_start_us=self.test_start_us,
+            test_info_end_us=self.info_end_us,
+            embargo_us=self.embargo_us,
+        )
+
+
+@dataclass(frozen=True)
 class Fold:
     """One walk-forward fold.
 
@@ -38,6 +72,7 @@ class Fold:
         test_idx: positional indices of the test rows (sorted).
         test_start: first as-of time of the test block (inclusive).
         test_end: end of the test block (exclusive).
+        rule: the rule that selected ``train_idx`` (applies to any rows).
     """
 
     index: int
@@ -45,6 +80,7 @@ class Fold:
     test_idx: np.ndarray = field(repr=False)
     test_start: pd.Timestamp
     test_end: pd.Timestamp
+    rule: TrainRule | None = field(default=None, repr=False)
 
 
 def purge_mask(
@@ -231,14 +267,15 @@ class WalkForward:
             in_test = (t >= block) & (t < block_end)
             test_idx = np.flatnonzero(in_test)
             if test_idx.size:
-                info_end = max(block_end, int(e[test_idx].max()))
-                window = t < block
-                if self.train_days is not None:
-                    window &= t >= block - self.train_days * day
-                allowed = purge_mask(
-                    t, e, test_start_us=block, test_info_end_us=info_end, embargo_us=embargo
+                rule = TrainRule(
+                    test_start_us=block,
+                    info_end_us=max(block_end, int(e[test_idx].max())),
+                    embargo_us=embargo,
+                    train_from_us=(
+                        None if self.train_days is None else block - self.train_days * day
+                    ),
                 )
-                train_idx = np.flatnonzero(window & allowed)
+                train_idx = np.flatnonzero(rule.mask(t, e))
                 if train_idx.size:
                     yield Fold(
                         index=index,
@@ -246,6 +283,7 @@ class WalkForward:
                         test_idx=test_idx,
                         test_start=pd.Timestamp(block, unit="us", tz="UTC").as_unit("us"),
                         test_end=pd.Timestamp(block_end, unit="us", tz="UTC").as_unit("us"),
+                        rule=rule,
                     )
                     index += 1
             block = block_end

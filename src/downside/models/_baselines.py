@@ -165,7 +165,8 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     Attributes:
         kind_: ``"drawdown"`` or ``"support"``.
-        history_: the labelled history: ``cell``, ``label_end`` (time number), ``label``.
+        history_: the labelled history: ``rows`` and ``events`` per ``cell`` and
+            ``label_end`` (time number), ordered by ``label_end``.
         classes_: ``array([0, 1])``.
     """
 
@@ -276,12 +277,50 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if problems:
             raise ModelInputError(problems)
         history = pd.DataFrame(
-            {"cell": self._cells(X, kind).to_numpy(), "label_end": end, "label": labels}
+            {
+                "cell": self._cells(X, kind).to_numpy(),
+                "label_end": end,
+                "rows": np.ones(len(X), dtype=np.float64),
+                "events": labels,
+            }
         )
+        return self._set_history(kind, history)
+
+    def _set_history(self, kind: FrameKind, history: pd.DataFrame) -> Self:
+        """Keep the history as rows and events per (cell, label end), ordered by label
+        end (a prediction only counts rows whose label ended by its time, so rows that
+        share a cell and a label end are interchangeable: counts, not rows, are kept)."""
+        grouped = history.groupby(["label_end", "cell"], sort=True)[["rows", "events"]].sum()
         self.kind_ = kind
-        self.history_ = history.sort_values("label_end", kind="stable").reset_index(drop=True)
+        self.history_ = grouped.reset_index()[["cell", "label_end", "rows", "events"]]
         self.classes_ = np.array([0, 1], dtype=np.int64)
         return self
+
+    @classmethod
+    def merged(cls, fitted: Sequence[Climatology]) -> Climatology:
+        """One climatology from several fitted on disjoint rows (e.g. one partition of
+        symbols each): predictions equal those of one fitted on all the rows.
+
+        Raises:
+            ModelInputError: no climatology, an unfitted one, or different frame kinds
+                or parameters.
+        """
+        problems = []
+        if not fitted or not all(hasattr(c, "history_") for c in fitted):
+            problems.append(Problem("fitted", "not_fitted", 1, "expected fitted climatologies"))
+        elif len({(c.kind_, repr(c.get_params())) for c in fitted}) > 1:
+            problems.append(
+                Problem(
+                    "fitted",
+                    "different_climatologies",
+                    len(fitted),
+                    "expected one frame kind and the same parameters in every part",
+                )
+            )
+        if problems:
+            raise ModelInputError(problems)
+        out = cls(**fitted[0].get_params())
+        return out._set_history(fitted[0].kind_, pd.concat([c.history_ for c in fitted]))
 
     def predict_proba(
         self, X: pd.DataFrame, *, times: npt.ArrayLike | pd.Series | None = None
@@ -312,8 +351,7 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         _raise_for_prediction("Climatology", problems)
         m = float(self.prior_strength)
         hist = self.history_
-        pooled_n = np.searchsorted(hist["label_end"].to_numpy(), asof, side="right")
-        pooled_k = np.concatenate([[0.0], np.cumsum(hist["label"].to_numpy())])[pooled_n]
+        pooled_n, pooled_k = _counts_until(hist, asof)
         pooled = (pooled_k + m * self.prior) / (pooled_n + m)
         cells = self._cells(X, self.kind_).to_numpy()
         n_cell = np.zeros(len(X), dtype=np.float64)
@@ -322,9 +360,7 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             rows = cells == cell
             if not rows.any():
                 continue
-            count = np.searchsorted(group["label_end"].to_numpy(), asof[rows], side="right")
-            n_cell[rows] = count
-            k_cell[rows] = np.concatenate([[0.0], np.cumsum(group["label"].to_numpy())])[count]
+            n_cell[rows], k_cell[rows] = _counts_until(group, asof[rows])
         return _proba((k_cell + m * pooled) / (n_cell + m))
 
     def predict(self, X: pd.DataFrame) -> npt.NDArray[np.int64]:
@@ -335,6 +371,15 @@ class Climatology(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             PredictionInputError: as :meth:`predict_proba`.
         """
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+def _counts_until(history: pd.DataFrame, asof: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
+    """Rows and events of ``history`` (ordered by label end) whose label ended at or
+    before each time of ``asof``."""
+    seen = np.searchsorted(history["label_end"].to_numpy(), asof, side="right")
+    rows = np.concatenate([[0.0], np.cumsum(history["rows"].to_numpy())])[seen]
+    events = np.concatenate([[0.0], np.cumsum(history["events"].to_numpy())])[seen]
+    return rows, events
 
 
 class GBMFirstPassage(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

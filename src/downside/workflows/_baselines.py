@@ -22,6 +22,7 @@ volatility); GARCH needs 250 daily returns before the fold.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,8 +65,13 @@ class VolatilityHistory:
     returns: dict[str, pd.Series]
 
     @classmethod
-    def of(cls, feature_store: FeatureStore) -> VolatilityHistory:
-        return cls(realized_variance(feature_store), daily_log_returns(feature_store))
+    def of(
+        cls, feature_store: FeatureStore, symbols: Sequence[str] | None = None
+    ) -> VolatilityHistory:
+        """The history of ``symbols`` (None: every symbol)."""
+        return cls(
+            realized_variance(feature_store, symbols), daily_log_returns(feature_store, symbols)
+        )
 
 
 @dataclass
