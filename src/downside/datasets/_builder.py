@@ -94,6 +94,10 @@ class FrameSpec:
         pool_symbols: further symbols whose rows train the model but are never scored
             (pooled training: more assets, more rare events).
         freq: bar frequency of the as-of grid (daily).
+        train_hours: UTC hours of the day of the default spine's as-of times, sorted,
+            with 0 (daily as-of times) first. Further hours add intraday training rows
+            (drawdown target only; backtests score the 00:00 rows alone, see
+            :func:`downside.models.daily_rows`).
         start: first as-of day of the default spine (None: as early as history allows).
         end: last as-of day of the default spine (None: the latest known).
         thresholds: drawdown fractions (drawdown target).
@@ -111,6 +115,7 @@ class FrameSpec:
     symbols: tuple[str, ...] = ("BTC", "ETH")
     pool_symbols: tuple[str, ...] = ()
     freq: Literal["1d"] = "1d"
+    train_hours: tuple[int, ...] = (0,)
     start: str | None = None
     end: str | None = None
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS

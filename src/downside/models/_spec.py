@@ -21,7 +21,7 @@ from downside.models._surface import valid_half_life
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"name", "target", "description"},
-    "data": {"symbols", "pool", "freq", "start", "end"},
+    "data": {"symbols", "pool", "freq", "train_hours", "start", "end"},
     "grid": {"thresholds", "horizons_days"},
     "support": {"rule", "buffer", "max_levels"},
     "features": {"families", "include", "exclude"},
@@ -217,6 +217,37 @@ def parse_spec(text: str, *, source: str = "<spec>", path: Path | None = None) -
         _check(
             problems, source, text, "data", "freq", f"only '1d' is supported, got {d.get('freq')!r}"
         )
+    if "train_hours" in d:
+        hours = d["train_hours"]
+        if not (
+            isinstance(hours, list)
+            and all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 23 for h in hours)
+            and 0 in hours
+            and hours == sorted(set(hours))
+        ):
+            _check(
+                problems,
+                source,
+                text,
+                "data",
+                "train_hours",
+                "expected UTC hours of the day (integers 0 to 23), sorted, without repeats and "
+                f"with 0 (the daily as-of time that is scored), e.g. [0, 6, 12, 18]; got {hours!r}",
+            )
+        elif hours != [0] and target == "support":
+            _check(
+                problems,
+                source,
+                text,
+                "data",
+                "train_hours",
+                "intraday training rows are not supported for the support target (support "
+                "levels are detected and break labels computed from daily bars, so an "
+                "intraday row would repeat its midnight's levels and labels); use [0] or "
+                "drop the key",
+            )
+        else:
+            frame["train_hours"] = tuple(hours)
     for key in ("start", "end"):
         if key in d:
             frame[key] = str(d[key])
