@@ -88,8 +88,13 @@ class FoldBaselines:
     fitted: dict[str, object] = field(default_factory=dict)
     fine_climatology: Climatology | None = None
 
-    def fit(self, train: pd.DataFrame, test_start: pd.Timestamp) -> FoldBaselines:
-        """Fit on the fold's training rows (labels ended before ``test_start``)."""
+    def fit(
+        self, train: pd.DataFrame, test_start: pd.Timestamp, *, per_symbol: bool = True
+    ) -> FoldBaselines:
+        """Fit on the fold's training rows (labels ended before ``test_start``).
+
+        With ``per_symbol=False`` the baselines fitted on each symbol's own history
+        (HAR and GJR-GARCH, see :meth:`fit_har` and :meth:`fit_garch`) are left out."""
         y = train["label"].to_numpy()
         self.fitted = {
             "climatology": Climatology().fit(train, y),
@@ -100,17 +105,34 @@ class FoldBaselines:
         }
         with contextlib.suppress(ModelInputError):  # too few returns: no such baseline
             self.fitted["ewma_fhs"] = EwmaFhsBaseline().fit(train)
-        keys = train[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
+        if per_symbol:
+            keys = train[["symbol", "asof"]].drop_duplicates().reset_index(drop=True)
+            self.fit_har(*self.har_rows(keys, test_start))
+            self.fit_garch(test_start)
+        return self
+
+    def fit_garch(self, test_start: pd.Timestamp) -> None:
+        """Fit GJR-GARCH per symbol of the history on its returns known before
+        ``test_start``."""
+        self.fitted["garch_fhs"] = GarchFhs().fit(self.history.returns, test_start)
+
+    def har_rows(
+        self, keys: pd.DataFrame, test_start: pd.Timestamp
+    ) -> tuple[FloatArray, FloatArray]:
+        """The HAR regression's inputs and targets at training ``keys`` (``symbol,
+        asof``), targets whose days reach ``test_start`` removed (NaN)."""
         horizons = list(self.spec.frame.horizons_days)
         targets = har_targets(self.history.realized, keys, horizons)
         ends = to_us(keys["asof"])[:, None] + (np.asarray(horizons) * 86_400e6).astype(np.int64)
         targets[ends >= to_us(pd.Series([test_start]))[0]] = np.nan
+        return har_inputs(self.history.realized, keys), targets
+
+    def fit_har(self, inputs: FloatArray, targets: FloatArray) -> None:
+        """Fit the HAR baseline on :meth:`har_rows` (none without hourly history)."""
         with contextlib.suppress(ModelInputError):  # no hourly history: no such baseline
             self.fitted["har"] = HarFirstPassage().fit(
-                har_inputs(self.history.realized, keys), targets, horizons
+                inputs, targets, list(self.spec.frame.horizons_days)
             )
-        self.fitted["garch_fhs"] = GarchFhs().fit(self.history.returns, test_start)
-        return self
 
     def fit_fine_climatology(self, rows: pd.DataFrame) -> None:
         """Climatology for fine-grid rows, from fine-grid training rows."""
