@@ -204,7 +204,11 @@ def _fine_history(spec: ModelSpec, feature_store: FeatureStore) -> pd.DataFrame:
     parts = []
     for symbol in dict.fromkeys((*spec.frame.symbols, *spec.frame.pool_symbols)):
         rows = build_frame(
-            spec.frame, feature_store, symbols=[symbol], thresholds=FINE_THRESHOLDS, features=[]
+            replace(spec.frame, train_hours=(0,)),
+            feature_store,
+            symbols=[symbol],
+            thresholds=FINE_THRESHOLDS,
+            features=[],
         )
         label = np.asarray(rows.columns["label"], dtype=np.float64)
         keep = np.flatnonzero(~np.isnan(label))
