@@ -20,12 +20,15 @@ from downside.features import (
     FailedBreakout,
     GarmanKlassVol,
     Level,
+    LogChangePerVol,
     LogReturn,
     MaCrossState,
+    MeanPerVol,
     PctChange,
     PerDollarVolume,
     Spread,
     SumPerDollarVolume,
+    SumRatio,
     SumTo,
     Transform,
     Window,
@@ -285,6 +288,54 @@ def test_volatility_transforms_match_naive(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_sum_ratio_matches_naive(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    index = _grid(rng)
+    other_index = _grid(rng)
+    x = pd.Series(rng.lognormal(15, 1, len(index)), index=index)
+    oi = pd.Series(rng.lognormal(20, 0.3, len(other_index)), index=other_index)
+    den = np.array([oi.get(t, np.nan) for t in index], dtype=float)
+    for window in ("1d", "7d"):
+        expected = _rolled(x, parse_window(window), np.sum) * 100.0 / den
+        _close(_run("sum_ratio", [x, oi], window, {"scale": 100.0}), expected)
+
+
+def _daily_parkinson_naive(bars: Mapping[str, pd.Series], grid: pd.Index) -> np.ndarray:
+    """Parkinson volatility per day over 30 days, looked up on ``grid`` by ``event_ts``."""
+    hl = pd.Series(np.log(bars["high"] / bars["low"]) ** 2, index=bars["high"].index)
+    sigma = np.sqrt(_rolled(hl, parse_window("30d"), np.mean) / (4 * math.log(2)))
+    by_time = dict(zip(hl.index, sigma, strict=True))
+    return np.array([by_time.get(t, np.nan) for t in grid], dtype=float)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_per_vol_transforms_match_naive(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    price_index = _grid(rng, 300, 0.05)
+    x_index = _grid(rng, 300, 0.05)
+    bars = _ohlc(rng, price_index)
+    sigma = _daily_parkinson_naive(bars, x_index)
+    vol = {"vol_window": parse_window("30d")}
+    rate = pd.Series(rng.normal(1e-4, 1e-4, len(x_index)), index=x_index)
+    inputs = [rate, bars["high"], bars["low"]]
+    for window in ("1d", "7d"):
+        expected = _rolled(rate, parse_window(window), np.mean) * 3.0 / sigma
+        _close(_run("mean_per_vol", inputs, window, {**vol, "scale": 3.0}), expected)
+    oi = _walk(rng, x_index, 0.05)
+    ts = x_index.asi8
+    for window, days in (("1d", 1.0), ("7d", 7.0), ("5obs", 5.0)):
+        changes = np.full(len(oi), np.nan)
+        for i in range(len(oi)):
+            j = _lag_row(ts, i, parse_window(window), DAY)
+            if j is not None:
+                changes[i] = math.log(oi.iloc[i] / oi.iloc[j])
+        _close(
+            _run("log_change_per_vol", [oi, bars["high"], bars["low"]], window, vol),
+            changes / (sigma * math.sqrt(days)),
+        )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_trend_transforms_match_naive(seed: int) -> None:
     rng = np.random.default_rng(seed)
     close = _walk(rng, _grid(rng, 500), 0.04)
@@ -376,6 +427,9 @@ def test_transforms_are_causal() -> None:
         ("failed_breakout", ["high", "close"], "5d", {"lookback": Window(20, "d")}),
         ("zscore", ["volume"], "30d", {"log": True}),
         ("distance_to_low", ["close", "low"], "90d", {"vol_window": Window(30, "d")}),
+        ("mean_per_vol", ["volume", "high", "low"], "7d", {"vol_window": Window(30, "d")}),
+        ("log_change_per_vol", ["volume", "high", "low"], "7d", {"vol_window": Window(30, "d")}),
+        ("sum_ratio", ["volume", "close"], "7d", {}),
     ]
     for name, roles, window, params in cases:
         before = _run(name, [bars[r] for r in roles], window, params)[:cut]
@@ -405,6 +459,17 @@ D7, D30 = Window(7, "d"), Window(30, "d")
             SumPerDollarVolume(window=D30, sum_window=Window(5, "obs")),
             ["etf_flow_total", "", "volume"],
             "etf_flow_total_sum_5obs_per_dollar_volume_30d",
+        ),
+        (SumRatio(window=D7), ["long_liq", "oi"], "long_liq_sum_7d_to_oi"),
+        (
+            MeanPerVol(window=D7, vol_window=D30, scale=3.0),
+            ["funding_rate", "", ""],
+            "funding_rate_mean_7d_per_vol_30d",
+        ),
+        (
+            LogChangePerVol(window=Window(1, "d"), vol_window=D30),
+            ["oi", "", ""],
+            "oi_log_change_1d_per_vol_30d",
         ),
         (GarmanKlassVol(window=D30), ["", "", "", ""], "rv_garman_klass_30d"),
         (
@@ -438,7 +503,7 @@ def test_every_transform_is_small_frozen_and_declared_by_its_fields() -> None:
             "parkinson_vol", "garman_klass_vol", "ma_distance", "ma_cross_state",
             "days_since_ma_cross", "drawdown_from_high", "distance_to_low", "rsi",
             "failed_breakout", "log_realized_variance", "downside_share", "realized_skewness",
-            "realized_kurtosis", "jump_share",
+            "realized_kurtosis", "jump_share", "sum_ratio", "mean_per_vol", "log_change_per_vol",
         ]
     )  # fmt: skip
     for key, cls in TRANSFORMS.items():

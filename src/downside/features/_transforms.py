@@ -192,6 +192,24 @@ def _mean_dollar_volume(
     return on_grid.mask(on_grid <= 0)
 
 
+def _parkinson_variance(
+    high: pd.Series, low: pd.Series, window: Window, freq: pd.Timedelta
+) -> pd.Series:
+    """Parkinson variance per step, ``mean_w(ln(H/L)^2) / (4 ln 2)``, on the bars' grid."""
+    squared = pd.Series(np.log(high.to_numpy() / low.to_numpy()) ** 2, index=high.index)
+    return _rolling(squared, window, freq).mean() / (4.0 * math.log(2.0))
+
+
+def _daily_parkinson(
+    high: pd.Series, low: pd.Series, window: Window, freq: pd.Timedelta, grid: pd.Index
+) -> pd.Series:
+    """Parkinson volatility per day over ``window`` on another input's ``grid`` (matched
+    on ``event_ts``); NaN where it is not positive."""
+    sigma = np.sqrt(_parkinson_variance(high, low, window, freq) * (pd.Timedelta(days=1) / freq))
+    on_grid = _on(sigma, grid)
+    return on_grid.mask(on_grid <= 0)
+
+
 # ---------------------------------------------------------------------------- bases
 
 
@@ -501,6 +519,82 @@ class SumPerDollarVolume(
         return _rolling(x, self.sum_window, freq).sum()
 
 
+@dataclass(frozen=True, kw_only=True)
+class SumRatio(
+    WindowTransform,
+    roles=("x", "denominator"),
+    template="{x}_sum_{window}_to_{denominator}",
+):
+    """``sum_w(x) * scale / denominator_t`` (denominator matched on the same ``event_ts``):
+    a flow over the window as a share of a stock, such as long liquidations over open
+    interest.
+
+    Attributes:
+        scale: factor applied to the ratio (1 keeps a fraction).
+    """
+
+    scale: float = field(default=1.0, metadata=_minimum(0.0))
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x, denominator = inputs
+        den = _on(denominator, x.index)
+        return _rolling(x, self.window, freqs[0]).sum() * self.scale / den.mask(den <= 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PerVolatility(WindowTransform, roles=("x", "high", "low")):
+    """A driver in units of the Parkinson volatility of the daily bars: a numerator from
+    ``x`` over ``window`` divided by ``sigma_day * sqrt(days)``, where ``sigma_day`` is the
+    Parkinson volatility per day over ``vol_window`` (computed on the bars' grid, matched
+    on ``event_ts``) and ``days`` the horizon the numerator spans.
+
+    Attributes:
+        vol_window: the window of the Parkinson volatility.
+    """
+
+    vol_window: Window
+
+    def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
+        x, high, low = inputs
+        sigma = _daily_parkinson(high, low, self.vol_window, freqs[1], x.index)
+        return self._numerator(x, freqs[0]) / (sigma * math.sqrt(self._days(freqs[0])))
+
+    @abstractmethod
+    def _numerator(self, x: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        """The driver's value over ``window``."""
+
+    def _days(self, freq: pd.Timedelta) -> float:
+        return 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeanPerVol(_PerVolatility, template="{x}_mean_{window}_per_vol_{vol_window}"):
+    """``mean_w(x) * scale / sigma_day``: a rate (funding) against the daily volatility.
+
+    Attributes:
+        scale: periods of ``x`` per day (3 for a funding rate per 8h: the daily carry).
+    """
+
+    scale: float = field(default=1.0, metadata=_minimum(0.0))
+
+    def _numerator(self, x: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        return _rolling(x, self.window, freq).mean() * self.scale
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogChangePerVol(_PerVolatility, template="{x}_log_change_{window}_per_vol_{vol_window}"):
+    """``ln(x_t / x_{t-w}) / (sigma_day * sqrt(w in days))``: a change (of open interest)
+    in units of the volatility over the same span (lags as :class:`LogReturn`)."""
+
+    def _numerator(self, x: pd.Series, freq: pd.Timedelta) -> pd.Series:
+        lagged = _lag(x, self.window, freq)
+        return pd.Series(np.log(x.to_numpy() / lagged.to_numpy()), index=x.index)
+
+    def _days(self, freq: pd.Timedelta) -> float:
+        span = self.window.delta if self.window.is_time else self.window.count * freq
+        return span / pd.Timedelta(days=1)
+
+
 # ---------------------------------------------------------------------------- prices
 
 
@@ -521,9 +615,7 @@ class ParkinsonVol(
     """Parkinson (high-low) volatility: ``sqrt(mean(ln(H/L)^2) / (4 ln 2))``, annualized."""
 
     def _values(self, inputs: Sequence[pd.Series], freqs: Sequence[pd.Timedelta]) -> pd.Series:
-        high, low = inputs
-        squared = pd.Series(np.log(high.to_numpy() / low.to_numpy()) ** 2, index=high.index)
-        variance = _rolling(squared, self.window, freqs[0]).mean() / (4.0 * math.log(2.0))
+        variance = _parkinson_variance(inputs[0], inputs[1], self.window, freqs[0])
         return cast("pd.Series", np.sqrt(variance * (_YEAR / freqs[0])))
 
 
@@ -766,6 +858,9 @@ TRANSFORMS: Mapping[str, type[Transform]] = MappingProxyType(
             SumTo,
             PerDollarVolume,
             SumPerDollarVolume,
+            SumRatio,
+            MeanPerVol,
+            LogChangePerVol,
             RealizedVol,
             ParkinsonVol,
             GarmanKlassVol,
