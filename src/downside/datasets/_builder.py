@@ -282,6 +282,7 @@ class _Prices:
 class _Cache:
     key: str
     prices: _Prices | None = None
+    hourly: pd.DataFrame | None = None
     daily: dict[tuple[str, ...], dict[str, tuple[IntArray, FloatArray]]] = field(
         default_factory=dict
     )
@@ -329,6 +330,20 @@ def _prices(feature_store: FeatureStore, cache: _Cache | None = None) -> _Prices
             series[str(symbol)] = _Series(available[rows], c, s, park[rows], std_ret)
         cache.prices = _Prices(frame, series)
     return cache.prices
+
+
+def _hourly_lows(feature_store: FeatureStore, cache: _Cache) -> pd.DataFrame:
+    """Venue-stitched hourly bars that have a low, of every symbol (cached per store
+    version; empty when the store has no hourly bars). Close-only bars (Glassnode's BTC
+    close) are left out: an hourly close is not the hour's low, so a window that relies
+    on one stays unlabelled rather than missing an intra-hour fall."""
+    if cache.hourly is None:
+        try:
+            frame = feature_store.store.prices("1h", feature_store.hourly_venues)
+        except EmptyStoreError:
+            frame = pd.DataFrame(columns=["symbol", "event_ts", "available_ts", "low", "close"])
+        cache.hourly = frame[frame["low"].notna()].reset_index(drop=True)
+    return cache.hourly
 
 
 def _reference(feature_store: FeatureStore, cache: _Cache, keys: pd.DataFrame) -> FloatArray:
@@ -477,6 +492,64 @@ def daily_spine(
     return pd.concat(frames, ignore_index=True)
 
 
+def training_spine(
+    feature_store: FeatureStore,
+    symbols: Sequence[str],
+    hours: Sequence[int] = (0,),
+    *,
+    start: Any = None,
+    end: Any = None,
+    source: str = "<spec>",
+) -> pd.DataFrame:
+    """The default spine: the days of :func:`daily_spine` at each of ``hours`` (UTC
+    hours of the day), up to the same last time (the latest as-of time, or ``end``).
+
+    Raises:
+        ModelSpecError: ``hours`` are not sorted, unique integers 0..23 with 0.
+        UnknownSymbolError: a symbol has no daily prices.
+        EmptyStoreError: no as-of time lies in the range.
+        InvalidTimeError: ``start`` or ``end`` is not a time.
+    """
+    hours = tuple(hours)
+    daily = daily_spine(feature_store, symbols, start=start, end=end)
+    if hours == (0,):
+        return daily
+    if not (
+        all(isinstance(h, int | np.integer) and 0 <= h <= 23 for h in hours)
+        and hours
+        and hours[0] == 0
+        and list(hours) == sorted(set(hours))
+    ):
+        raise ModelSpecError(
+            [
+                Problem(
+                    source,
+                    "invalid_value",
+                    1,
+                    "data.train_hours: expected sorted, unique UTC hours 0..23 with 0, "
+                    f"e.g. (0, 6, 12, 18); got {hours!r}",
+                )
+            ]
+        )
+    offsets = np.asarray(hours, dtype=np.int64) * (US_PER_DAY // 24)
+    frames = []
+    for symbol in symbols:
+        days = to_us(daily.loc[daily["symbol"] == symbol, "asof"])
+        last = feature_store.latest_asof(symbol)
+        hi = to_us(pd.Series([min(last, utc(end, "end")) if end is not None else last]))[0]
+        times = (days[:, None] + offsets[None, :]).reshape(-1)
+        times = times[times <= hi]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": symbol,
+                    "asof": pd.DatetimeIndex(times.view("datetime64[us]")).tz_localize("UTC"),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def spine_keys(symbols: npt.ArrayLike, asof: pd.DatetimeIndex | pd.Series) -> pd.DataFrame:
     """Distinct ``symbol, asof`` rows sorted by ``asof`` then ``symbol`` (``str`` and
     ``datetime64[us, UTC]`` columns), computed in NumPy (a single query costs
@@ -546,13 +619,33 @@ def build_frame(
         PredictionInputError: a user level at or above the price.
         SchemaError: an invalid spine.
     """
+    if spec.target == "support" and spec.train_hours != (0,):
+        raise ModelSpecError(
+            [
+                Problem(
+                    spec.source,
+                    "invalid_value",
+                    1,
+                    "data.train_hours: intraday training rows are not supported for the "
+                    "support target (levels and break labels come from daily bars); use "
+                    f"(0,), got {spec.train_hours!r}",
+                )
+            ]
+        )
     syms = tuple(symbols) if symbols is not None else spec.symbols
     if symbols is None and asof is None:
         syms = (*syms, *[s for s in spec.pool_symbols if s not in syms])
     if isinstance(asof, pd.DataFrame):
         spine = asof
     elif asof is None:
-        spine = daily_spine(feature_store, syms, start=spec.start, end=spec.end)
+        spine = training_spine(
+            feature_store,
+            syms,
+            spec.train_hours,
+            start=spec.start,
+            end=spec.end,
+            source=spec.source,
+        )
     else:
         times = [utc(a, "as-of time") for a in asof]
         spine = pd.DataFrame(
@@ -574,7 +667,16 @@ def build_frame(
     if spec.target == "drawdown":
         grid = [float(t) for t in (thresholds or spec.thresholds)]
         columns, row_key = _drawdown_columns(
-            cache, feature_store, keys, values, names, vol, grid, horizons, labels
+            cache,
+            feature_store,
+            keys,
+            values,
+            names,
+            vol,
+            grid,
+            horizons,
+            labels,
+            intraday=spec.train_hours != (0,),
         )
     else:
         prices = _prices(feature_store, cache).frame
@@ -631,10 +733,14 @@ def _drawdown_columns(
     thresholds: Sequence[float],
     horizons: Sequence[float],
     labels: bool,
+    *,
+    intraday: bool = False,
 ) -> tuple[dict[str, Any], IntArray]:
     """Columns of the stacked (threshold, horizon) rows: keys x thresholds x horizons.
 
-    ``z_distance = ln(1 - threshold) / (sigma_daily * sqrt(horizon_days))``.
+    ``z_distance = ln(1 - threshold) / (sigma_daily * sqrt(horizon_days))``. Labels of
+    daily as-of times come from daily bars; with ``intraday``, those of other as-of
+    times from hourly bars (see :func:`_intraday_labels`).
     """
     cells = len(thresholds) * len(horizons)
     row_key = np.repeat(np.arange(len(keys), dtype=np.int64), cells)
@@ -660,9 +766,55 @@ def _drawdown_columns(
     if labels:
         found = drawdown_labels(_prices(feature_store, cache).frame, keys, thresholds, horizons)
         found = found.sort_values(["asof", "symbol"], kind="stable").reset_index(drop=True)
-        columns["label"] = found["label"].to_numpy(dtype=np.float64)
+        label = found["label"].to_numpy(dtype=np.float64)
+        if intraday:
+            label = label.copy()
+            _intraday_labels(
+                feature_store, cache, keys, vol["ref_close"], thresholds, horizons, label
+            )
+        columns["label"] = label
         columns["label_end"] = found["label_end"].array
     return columns, row_key
+
+
+def _intraday_labels(
+    feature_store: FeatureStore,
+    cache: _Cache,
+    keys: pd.DataFrame,
+    ref_close: FloatArray,
+    thresholds: Sequence[float],
+    horizons: Sequence[float],
+    label: FloatArray,
+) -> None:
+    """Write into ``label`` (keys x thresholds x horizons, flat) the labels of the keys
+    whose as-of time is not a midnight: 1.0 when the lowest hourly low in
+    ``(asof, asof + H]`` is at or below ``ref_close * (1 - threshold)``, with the
+    reference the served model answers from at that time (the latest daily close known
+    then); NaN when hourly bars with lows do not cover the window."""
+    asof = to_us(keys["asof"])
+    rows = np.flatnonzero(asof % US_PER_DAY != 0)
+    if rows.size == 0:
+        return
+    per_key = label.reshape(len(keys), -1)
+    per_key[rows] = np.nan
+    hourly = _hourly_lows(feature_store, cache)
+    symbols = keys["symbol"].to_numpy(dtype=object)
+    rows = rows[np.isin(symbols[rows].astype(str), hourly["symbol"].astype(str).unique())]
+    if rows.size == 0:
+        return
+    spine = pd.DataFrame(
+        {
+            "symbol": keys["symbol"].array.take(rows),
+            "asof": keys["asof"].array.take(rows),
+            "ref_close": ref_close[rows],
+        }
+    )
+    wanted = hourly[hourly["symbol"].isin(set(spine["symbol"]))]
+    found = drawdown_labels(
+        wanted, spine, thresholds, horizons, freq="1h", reference_column="ref_close"
+    )
+    found = found.sort_values(["asof", "symbol"], kind="stable")
+    per_key[rows] = found["label"].to_numpy(dtype=np.float64).reshape(rows.size, -1)
 
 
 def _support_columns(

@@ -19,9 +19,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from downside.errors import ConfigError
+from downside.errors import ConfigError, SchemaError
 from downside.targets._validate import (
     Freq,
+    _missing,
     bar_us,
     check_fractions,
     check_keys,
@@ -125,6 +126,7 @@ def drawdown_labels(
     horizons_days: Sequence[float] = DEFAULT_HORIZONS_DAYS,
     *,
     freq: Freq = "1d",
+    reference_column: str | None = None,
 ) -> pd.DataFrame:
     """Whether price falls ``threshold`` below the reference close within ``H`` days.
 
@@ -138,6 +140,10 @@ def drawdown_labels(
         thresholds: drawdown fractions, e.g. 0.10 for 10%.
         horizons_days: horizons in days, whole numbers of bars (1/24 for one hour).
         freq: bar frequency of ``prices``.
+        reference_column: a spine column holding each row's reference close (e.g. the
+            latest daily close known at an intraday as-of time, when the window is read
+            from hourly bars); None: the close of the latest bar of ``prices`` known at
+            ``asof``.
 
     Returns:
         ``symbol, asof, threshold, horizon_days, ref_close, label, label_end`` with one
@@ -145,15 +151,21 @@ def drawdown_labels(
         ``label_end = asof + H``.
 
     Raises:
-        SchemaError: invalid prices or spine, or spine symbols without prices.
+        SchemaError: invalid prices or spine, spine symbols without prices, or no
+            ``reference_column`` in the spine.
         ConfigError: invalid thresholds, horizons or frequency.
     """
     bar = bar_us(freq)
     grid = check_fractions(thresholds, "thresholds")
     horizons = horizons_us(horizons_days, bar)
     checked = check_prices(prices, freq)
+    if reference_column is not None and reference_column not in spine.columns:
+        raise SchemaError(_missing(spine, ["symbol", "asof", reference_column], "spine"))
     keys = check_keys(spine, "spine", known_symbols=sorted(set(checked["symbol"])))
-    ref = reference(checked, keys)["ref_close"].to_numpy(dtype="float64")
+    if reference_column is None:
+        ref = reference(checked, keys)["ref_close"].to_numpy(dtype="float64")
+    else:
+        ref = pd.to_numeric(keys[reference_column]).to_numpy(dtype="float64")
     minima = _window_minima(checked, keys, horizons, bar, "low")
     barrier = ref[:, None, None] * (1.0 - np.asarray(grid))[None, :, None]
     hit = (minima[:, None, :] <= barrier).astype("float64")
