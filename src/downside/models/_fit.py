@@ -70,13 +70,24 @@ def folds(
     return wf.split(labelled["asof"], labelled["label_end"])
 
 
+def daily_rows(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows at daily as-of times (00:00 UTC): all of them unless the spec trains on
+    intraday as-of times too (``[data] train_hours``), whose extra rows only train the
+    model; tests and baselines stay those of the daily spec, like for like."""
+    if spec.frame.train_hours == (0,):
+        return rows
+    asof = rows["asof"]
+    daily: pd.DataFrame = rows[(asof == asof.dt.floor("D")).to_numpy()]
+    return daily
+
+
 def test_rows(spec: ModelSpec, data: Frame, fold: Any) -> pd.DataFrame:
     """The fold's labelled test rows of the scored symbols (rows of pooled symbols only
-    train)."""
+    train) at daily as-of times (intraday rows only train, see :func:`daily_rows`)."""
     test: pd.DataFrame = data.labelled.iloc[fold.test_idx]
     if spec.frame.pool_symbols:
         test = test[test["symbol"].isin(spec.frame.symbols)]
-    return test
+    return daily_rows(spec, test)
 
 
 def score_fold(
@@ -105,7 +116,7 @@ def score_fold(
     pred["p_model"] = p
     pred["fold"] = fold.index
     if baselines:
-        for name, probs in baseline_probabilities(spec, train, test).items():
+        for name, probs in baseline_probabilities(spec, daily_rows(spec, train), test).items():
             pred[f"p_{name}"] = probs
     return FoldScore(
         index=int(fold.index),

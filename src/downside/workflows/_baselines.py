@@ -38,7 +38,7 @@ from downside.datasets._history import (
 )
 from downside.errors import ModelInputError
 from downside.features import FeatureStore
-from downside.models import Climatology, GBMFirstPassage, ModelSpec, VolLogistic
+from downside.models import Climatology, GBMFirstPassage, ModelSpec, VolLogistic, daily_rows
 from downside.models._volmodels import EwmaFhsBaseline, GarchFhs, HarFirstPassage
 from downside.vocabulary import to_us
 
@@ -91,10 +91,13 @@ class FoldBaselines:
     def fit(
         self, train: pd.DataFrame, test_start: pd.Timestamp, *, per_symbol: bool = True
     ) -> FoldBaselines:
-        """Fit on the fold's training rows (labels ended before ``test_start``).
+        """Fit on the fold's training rows (labels ended before ``test_start``) at daily
+        as-of times: intraday rows (``[data] train_hours``) train only the model, so the
+        baselines are those of the daily spec (:func:`~downside.models.daily_rows`).
 
         With ``per_symbol=False`` the baselines fitted on each symbol's own history
         (HAR and GJR-GARCH, see :meth:`fit_har` and :meth:`fit_garch`) are left out."""
+        train = daily_rows(self.spec, train)
         y = train["label"].to_numpy()
         self.fitted = {
             "climatology": Climatology().fit(train, y),
