@@ -17,7 +17,15 @@ from downside.errors import (
 )
 from downside.models import family_contributions
 
-FAMILIES = ["leverage", "funding", "etf_flows", "rates", "implied_vol", "technical"]
+FAMILIES = [
+    "leverage",
+    "funding",
+    "etf_flows",
+    "rates",
+    "implied_vol",
+    "technical",
+    "drivers_vol",
+]
 
 FIRST_COLUMNS = ["asof", "symbol", "threshold", "horizon_days", "probability"]
 

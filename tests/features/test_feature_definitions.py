@@ -13,9 +13,25 @@ from downside.store import DEFAULT_DAILY_VENUES, DEFAULT_HOURLY_VENUES
 from downside.vocabulary import family_of
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
-FAMILY_NAMES = ("leverage", "funding", "etf_flows", "rates", "implied_vol", "technical")
+FAMILY_NAMES = (
+    "leverage",
+    "funding",
+    "etf_flows",
+    "rates",
+    "implied_vol",
+    "technical",
+    "drivers_vol",
+)
 
 EXPECTED_NAMES = [
+    "drivers_vol.funding_rate_mean_1d_per_vol_30d",
+    "drivers_vol.funding_rate_mean_7d_per_vol_30d",
+    "drivers_vol.oi_log_change_1d_per_vol_30d",
+    "drivers_vol.oi_log_change_7d_per_vol_30d",
+    "drivers_vol.long_liq_sum_1d_to_oi",
+    "drivers_vol.long_liq_sum_7d_to_oi",
+    "drivers_vol.etf_flow_total_sum_5obs_per_dollar_volume_30d",
+    "drivers_vol.etf_flow_total_sum_20obs_per_dollar_volume_30d",
     "etf_flows.etf_flow_total",
     "etf_flows.etf_flow_total_sum_5obs",
     "etf_flows.etf_flow_total_sum_20obs",

@@ -280,6 +280,7 @@ def test_metadata(features: FeatureStore) -> None:
         "rates",
         "implied_vol",
         "technical",
+        "drivers_vol",
     )
     assert manifest["family_names"] == list(features.family_names())
     assert manifest["definitions_hash"] == features.definitions.hash

@@ -50,6 +50,7 @@ FAMILY_SHORT = {
     "rates": "rates",
     "technical": "tech",
     "implied_vol": "ivol",
+    "drivers_vol": "drv",
 }
 """Short table headers of the driver families (other families keep their name)."""
 

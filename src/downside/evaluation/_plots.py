@@ -26,6 +26,7 @@ FAMILY_COLORS = {
     "etf_flows": "#2980b9",
     "rates": "#8e44ad",
     "technical": "#7f8c8d",
+    "drivers_vol": "#16a085",
 }
 """Colour of each driver family in every figure."""
 
