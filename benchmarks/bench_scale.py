@@ -25,7 +25,12 @@ clock starts, as on a running cluster):
   from per-symbol row partitions built on them (no worker holds every row);
 - ``backtest``: ``run_backtest`` of that spec over 2024-07-01..2025-06-25 (two 180-day
   test blocks: one task per fold) with the eight baselines, the joint score and 200
-  bootstrap replicates.
+  bootstrap replicates;
+- ``backtest-partitioned`` (not in the default ``--phases``): the same backtest of the
+  spec with ``distributed = true`` and base ``parkinson``; on a cluster each fold runs
+  over partitions of 8 symbols (``downside.workflows._partitioned``: no process holds
+  every symbol's rows; one booster per fold from LightGBM's Dask estimator), locally
+  as the ``backtest`` phase does.
 
 With ``--profile``, the local backtest runs once more under cProfile (phase
 ``backtest-profile``) and the cumulative time of its main steps is reported (where the
@@ -235,6 +240,15 @@ def _spec(home: Path) -> Any:
     return load_spec(home / "scale.toml", home)
 
 
+def _distributed(spec: Any) -> Any:
+    """The scale spec with ``[model] distributed = true`` and the ``parkinson`` base
+    (which a partition computes alone)."""
+    import dataclasses
+
+    params = {**spec.model_params, "base": "parkinson"}
+    return dataclasses.replace(spec, model_params=params, distributed=True)
+
+
 def _feature_store(home: Path) -> Any:
     from downside.config import load_settings
     from downside.features import FeatureStore
@@ -268,14 +282,9 @@ def run_phase(phase: str, home: Path, address: str | None, profile: bool) -> dic
             features.build(mapper=mapper)
             out["partitions"] = len(features.partitions())
         elif phase == "train-lgbdask":
-            import dataclasses
-
             from downside.workflows._fit import _fit_distributed
 
-            spec = _spec(home)
-            params = {**spec.model_params, "base": "parkinson"}
-            spec = dataclasses.replace(spec, model_params=params, distributed=True)
-            model = _fit_distributed(spec, features, {}, engine)
+            model = _fit_distributed(_distributed(_spec(home)), features, {}, engine)
             out["trees"] = int(model.n_iter_)
         elif phase == "train":
             from downside.workflows._engine import FeatureStoreRef
@@ -288,6 +297,8 @@ def run_phase(phase: str, home: Path, address: str | None, profile: bool) -> dic
             from downside.workflows import run_backtest
 
             spec = _spec(home)
+            if phase == "backtest-partitioned":
+                spec = _distributed(spec)
             runner = cProfile.Profile() if profile else None
             if runner is not None:
                 runner.enable()
@@ -424,7 +435,14 @@ def report(paths: list[Path], png: Path) -> None:
     print("| assets | engine | phase | seconds | client peak MB | worker peaks MB | load 1 min |")
     print("|---:|---|---|---:|---:|---:|---|")
     engines = ("local", "dask1", "dask2")
-    phases = ("features", "train", "train-lgbdask", "backtest", "backtest-profile")
+    phases = (
+        "features",
+        "train",
+        "train-lgbdask",
+        "backtest",
+        "backtest-partitioned",
+        "backtest-profile",
+    )
 
     def order(key: tuple[int, str, str]) -> tuple[int, int, int]:
         return key[0], phases.index(key[2]), engines.index(key[1])
@@ -451,21 +469,23 @@ def report(paths: list[Path], png: Path) -> None:
             f"{m_b:.2f} x N; N = {scale:,}: {(t_a + t_b * scale) / 3600:,.1f} h, "
             f"{(m_a + m_b * scale) / 1024:,.1f} GB"
         )
-    for engine in ("dask1", "dask2"):
-        lgb = sorted(
-            (n, r) for (n, e, p), r in rows.items() if e == engine and p == "train-lgbdask"
-        )
-        if len(lgb) < 2:
-            continue
-        xs = [float(n) for n, _ in lgb]
-        t_a, t_b = _line(xs, [r["seconds"] for _, r in lgb])
-        m_a, m_b = _line(xs, [max(r["worker_peak_rss_mb"]) for _, r in lgb])
-        scale = PROJECTED_ASSETS * HOURS_PER_DAY
-        print(
-            f"- train-lgbdask on {engine}: seconds = {t_a:.1f} + {t_b:.3f} x N, largest "
-            f"worker peak MB = {m_a:.0f} + {m_b:.2f} x N; N = {scale:,}: "
-            f"{(t_a + t_b * scale) / 3600:,.1f} h, {(m_a + m_b * scale) / 1024:,.1f} GB"
-        )
+    for phase in ("train-lgbdask", "backtest-partitioned"):
+        for engine in ("dask1", "dask2"):
+            runs = sorted((n, r) for (n, e, p), r in rows.items() if e == engine and p == phase)
+            if len(runs) < 2:
+                continue
+            xs = [float(n) for n, _ in runs]
+            t_a, t_b = _line(xs, [r["seconds"] for _, r in runs])
+            m_a, m_b = _line(xs, [max(r["worker_peak_rss_mb"]) for _, r in runs])
+            c_a, c_b = _line(xs, [r["client_peak_rss_mb"] for _, r in runs])
+            scale = PROJECTED_ASSETS * HOURS_PER_DAY
+            print(
+                f"- {phase} on {engine}: seconds = {t_a:.1f} + {t_b:.3f} x N, largest "
+                f"worker peak MB = {m_a:.0f} + {m_b:.2f} x N, client peak MB = {c_a:.0f} + "
+                f"{c_b:.2f} x N; N = {scale:,}: {(t_a + t_b * scale) / 3600:,.1f} h, "
+                f"workers {(m_a + m_b * scale) / 1024:,.1f} GB each, client "
+                f"{(c_a + c_b * scale) / 1024:,.1f} GB"
+            )
     if "backtest-profile" in {p for (_, _, p) in rows}:
         print()
         print("Where the local backtest's time goes (cProfile, cumulative seconds):")
@@ -492,6 +512,7 @@ def _plot(rows: dict[tuple[int, str, str], dict[str, Any]], png: Path) -> None:
         "train": "tab:orange",
         "train-lgbdask": "tab:red",
         "backtest": "tab:green",
+        "backtest-partitioned": "tab:purple",
     }
     for phase in colors:
         for engine, style in styles.items():

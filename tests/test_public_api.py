@@ -75,6 +75,7 @@ PINNED: dict[str, tuple[str, ...]] = {
         "ShockTransform",
         "VOL_INPUTS",
         "WARMUP_DAYS",
+        "TrainRule",
         "WalkForward",
         "apply_shock",
         "build_frame",

@@ -50,16 +50,17 @@ class TrainRule:
 
     def mask(self, asof_us: np.ndarray, label_end_us: np.ndarray) -> np.ndarray:
         """Rows before the block, in the training window, not purged nor embargoed."""
-        window = asof_us < self.test_start_us
+        window: np.ndarray = asof_us < self.test_start_us
         if self.train_from_us is not None:
             window &= asof_us >= self.train_from_us
-        return window & purge_mask(
+        allowed: np.ndarray = window & purge_mask(
             asof_us,
             label_end_us,
             test_start_us=self.test_start_us,
             test_info_end_us=self.info_end_us,
             embargo_us=self.embargo_us,
         )
+        return allowed
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ The implied-volatility GBM is :class:`downside.models.GBMFirstPassage` with
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -172,7 +173,8 @@ class GarchFhs:
 
     Args:
         simulations: simulated paths per forecast origin.
-        random_state: seed of the simulations.
+        random_state: seed of the simulations (each symbol draws from its own stream,
+            seeded by this and the symbol).
 
     Attributes:
         params_: symbol -> fitted ``arch`` parameters.
@@ -213,13 +215,15 @@ class GarchFhs:
         lows = frame_kind(X) == "drawdown"
         b = barrier_of(X)
         h = X["horizon_days"].to_numpy(dtype=np.float64)
-        rng = np.random.RandomState(self.random_state)
         symbols = X["symbol"].to_numpy(dtype=object)
         asof = pd.DatetimeIndex(X["asof"])
         for symbol in pd.unique(symbols):
             params = self.params_.get(str(symbol))
             if params is None:
                 continue
+            # a stream per symbol: a symbol's forecasts do not depend on which other
+            # symbols are asked for with it (or on which worker of a cluster)
+            rng = np.random.RandomState([self.random_state, zlib.crc32(str(symbol).encode())])
             rows = np.flatnonzero(symbols == symbol)
             series = self.returns_[str(symbol)]
             origins = sorted(set(asof[rows]) & set(series.index))

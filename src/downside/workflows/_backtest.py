@@ -56,7 +56,13 @@ from downside.features import FeatureStore
 from downside.models import FoldScore, ModelSpec, folds, score_fold, test_rows
 from downside.vocabulary import utc_day
 from downside.workflows._baselines import FoldBaselines, VolatilityHistory
-from downside.workflows._engine import Engine, FeatureStoreRef, building_on, resolve
+from downside.workflows._engine import (
+    DaskEngine,
+    Engine,
+    FeatureStoreRef,
+    building_on,
+    resolve,
+)
 from downside.workflows._scoring import (
     FINE_THRESHOLDS,
     best_reference,
@@ -196,13 +202,16 @@ class _Inputs:
     cells: pd.DataFrame | None
 
 
-def _fine_history(spec: ModelSpec, feature_store: FeatureStore) -> pd.DataFrame:
-    """The labelled fine-grid rows of every training symbol (scored and pooled) that the
-    fine climatology learns from: ``threshold, horizon_days, label, label_end``, built
-    one symbol at a time (each symbol's rows depend on its own prices only), so the
-    largest transient is one symbol's rows, not the universe's."""
+def _fine_history(
+    spec: ModelSpec, feature_store: FeatureStore, symbols: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The labelled fine-grid rows of every training symbol (scored and pooled; or of
+    ``symbols``) that the fine climatology learns from: ``threshold, horizon_days,
+    label, label_end``, built one symbol at a time (each symbol's rows depend on its own
+    prices only), so the largest transient is one symbol's rows, not the universe's."""
     parts = []
-    for symbol in dict.fromkeys((*spec.frame.symbols, *spec.frame.pool_symbols)):
+    every = (*spec.frame.symbols, *spec.frame.pool_symbols) if symbols is None else symbols
+    for symbol in dict.fromkeys(every):
         rows = build_frame(
             replace(spec.frame, train_hours=(0,)),
             feature_store,
@@ -233,11 +242,7 @@ def _inputs(
     cells = None
     if spec.target == "drawdown":
         fine_all = _fine_history(spec, feature_store)
-        labelled = data.labelled
-        first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
-            labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
-        )
-        cells = labelled[first_cell]
+        cells = _first_cell(data.labelled)
     return _Inputs(
         data,
         _window_folds(spec, data, lo, hi),
@@ -245,6 +250,59 @@ def _inputs(
         fine_all,
         cells,
     )
+
+
+def _first_cell(labelled: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the first (threshold, horizon) cell of a drawdown frame."""
+    first_cell = (labelled["threshold"] == labelled["threshold"].iloc[0]) & (
+        labelled["horizon_days"] == labelled["horizon_days"].iloc[0]
+    )
+    cells: pd.DataFrame = labelled[first_cell]
+    return cells
+
+
+def _partitioned_runs(
+    spec: ModelSpec,
+    feature_store: FeatureStore,
+    engine: DaskEngine,
+    lo: pd.Timestamp,
+    hi: pd.Timestamp,
+    params: Mapping[str, Any] | None,
+    dense_rows: int,
+    arrived: Callable[[int, _FoldRun], None],
+) -> list[_FoldRun]:
+    """The folds of a spec with ``distributed = true`` on a cluster, each over
+    partitions of symbols (:mod:`downside.workflows._partitioned`); the client builds
+    rows without features (the folds and test keys) and the few rows of the dense
+    monotonicity check."""
+    from downside.workflows._partitioned import run_partitioned_fold
+
+    keys = build_frame(spec.frame, feature_store, features=[])
+    labelled = keys.labelled
+    cells = _first_cell(labelled) if spec.target == "drawdown" else None
+    runs = []
+    for fold in _window_folds(spec, keys, lo, hi):
+        test_keys = test_rows(spec, keys, fold)[["symbol", "asof"]].drop_duplicates()
+        done = run_partitioned_fold(
+            spec, feature_store, engine, fold, test_keys.reset_index(drop=True), params
+        )
+        violations, points = 0, 0
+        if cells is not None:
+            base_keys = _dense_base(cells, fold.test_start, fold.test_end, dense_rows)
+            base = build_frame(
+                spec.frame,
+                feature_store,
+                asof=base_keys[["symbol", "asof"]],
+                thresholds=[float(cells["threshold"].iloc[0])],
+                horizons_days=[float(cells["horizon_days"].iloc[0])],
+            )
+            violations, points = _monotonicity(
+                done.score, base.labelled, base.input_columns, dense_rows
+            )
+        run = _FoldRun(replace(done.score, model=None), done.coarse, done.fine, violations, points)
+        arrived(fold.index, run)
+        runs.append(run)
+    return runs
 
 
 def _run_fold(
@@ -280,7 +338,7 @@ def _run_fold(
         predicted = baselines.predict(rows, fine=True)
         for name, p in predicted.items():
             fine[f"p_{name}"] = _fallback(name, p, predicted)
-        violations, points = _monotonicity(score, inputs.cells, data, dense_rows)
+        violations, points = _monotonicity(score, inputs.cells, data.input_columns, dense_rows)
     return _FoldRun(replace(score, model=None), coarse, fine, violations, points)
 
 
@@ -402,6 +460,8 @@ def run_backtest(
                 on_result=arrived,
             )
             del inputs
+        elif spec.distributed and isinstance(run, DaskEngine):
+            runs = _partitioned_runs(spec, feature_store, run, lo, hi, params, dense_rows, arrived)
         else:
             # the client only needs the folds: rows without features give the same ones
             keys = build_frame(spec.frame, feature_store, features=[])
@@ -630,20 +690,28 @@ def _predictor(model: Any, cols: list[str]) -> Callable[[pd.DataFrame], Any]:
     return predict
 
 
+def _dense_base(
+    cells: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, dense_rows: int
+) -> pd.DataFrame:
+    """Up to ``dense_rows`` rows of ``cells`` (one grid cell's rows) with as-of times in
+    ``[start, end)``, evenly spaced: the base rows of the dense monotonicity check."""
+    window = cells[(cells["asof"] >= start) & (cells["asof"] < end)]
+    take = np.unique(np.linspace(0, len(window) - 1, min(dense_rows, len(window))).astype(int))
+    return window.iloc[take] if len(window) else window
+
+
 def _monotonicity(
-    score: FoldScore, cells: pd.DataFrame, data: Frame, dense_rows: int
+    score: FoldScore, cells: pd.DataFrame, columns: Sequence[str], dense_rows: int
 ) -> tuple[int, int]:
-    """Violations and points of one fold's model on the dense grid, from up to
-    ``dense_rows`` as-of rows of its test window (one grid cell's rows)."""
+    """Violations and points of one fold's model (inputs ``columns``) on the dense grid,
+    from up to ``dense_rows`` as-of rows of its test window (one grid cell's rows)."""
     if score.model is None:
         return 0, 0
-    window = cells[(cells["asof"] >= score.test_start) & (cells["asof"] < score.test_end)]
-    if window.empty:
+    base = _dense_base(cells, score.test_start, score.test_end, dense_rows)
+    if base.empty:
         return 0, 0
-    take = np.unique(np.linspace(0, len(window) - 1, min(dense_rows, len(window))).astype(int))
-    base = window.iloc[take]
     found = monotonicity_violations(
-        _predictor(score.model, list(data.input_columns)),
+        _predictor(score.model, list(columns)),
         base,
         DENSE_THRESHOLDS,
         DENSE_HORIZONS,
