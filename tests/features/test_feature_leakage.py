@@ -1,7 +1,10 @@
 """No look-ahead: removing every raw row at or after a cutoff C changes no feature before C.
 
 Per family on the simulated market (fast), and black-box on the real data through
-``Store.ingest_files`` and ``FeatureStore.export`` for several cutoffs.
+``Store.ingest_files`` and ``FeatureStore.export`` for several cutoffs. One simulated
+cutoff falls mid-day (09:00 UTC): a store updated then holds part of the day's 8-hourly
+funding settlements, and must serve what history served at that time (a daily mean of
+8-hourly rows is known once its day has ended, not a mean of the rows seen so far).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from downside.store import Store
 
 REPO_FEATURES = Path(__file__).resolve().parents[2] / "features"
 FAMILY_NAMES = load_definitions(REPO_FEATURES).family_names
-SIM_CUTOFFS = ("2024-03-16T00:00Z", "2024-09-04T00:00Z")
+SIM_CUTOFFS = ("2024-03-16T00:00Z", "2024-06-12T09:00Z", "2024-09-04T00:00Z")
 REAL_CUTOFFS = ("2021-05-19T00:00Z", "2022-11-08T00:00Z", "2024-12-09T00:00Z")
 
 

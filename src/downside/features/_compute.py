@@ -203,7 +203,14 @@ class SourceReader:
             agg = rows.groupby(["entity", "event_ts"], sort=False).agg(
                 value=(term.column, "mean"), available_ts=("available_ts", "max")
             )
-            daily.append(agg.reset_index().assign(_rank=rank))
+            agg = agg.reset_index()
+            # a day's mean is known once the day has ended, never from the rows seen so
+            # far: a store updated mid-day would otherwise serve a partial mean that
+            # history (where the whole day is known) never showed the model
+            agg["available_ts"] = np.maximum(
+                agg["available_ts"], agg["event_ts"] + pd.Timedelta(days=1)
+            )
+            daily.append(agg.assign(_rank=rank))
         if not daily:
             return _empty(["value"])
         both = pd.concat(daily, ignore_index=True).sort_values(

@@ -4,7 +4,8 @@ Inputs are ``table.column`` (``ohlcv_daily``/``ohlcv_hourly`` columns come from 
 store's venue-stitched prices), optionally with a selector fixing the table's other key
 (``macro_rates_daily.value[series=DGS2]``), or several terms joined by ``|``: a daily
 series taking, for each UTC day, the day's mean from the first term that has rows that
-day (``funding_rates_8h.funding_rate | funding_rates_daily.funding_rate_8h_equiv``).
+day (``funding_rates_8h.funding_rate | funding_rates_daily.funding_rate_8h_equiv``), known
+once the day has ended.
 """
 
 from __future__ import annotations
