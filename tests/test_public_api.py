@@ -250,6 +250,7 @@ PINNED: dict[str, tuple[str, ...]] = {
         "calibrator_from_state",
         "close_study",
         "combo_probability",
+        "daily_rows",
         "family_contributions",
         "first_passage_probability",
         "fit_final",

@@ -107,12 +107,6 @@ def test_baselines_score_exactly_as_for_the_daily_spec(
     assert (intraday.folds["n_train"] > daily.folds["n_train"]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dense monotonicity check samples its as-of rows from every training hour: "
-    "workflows._backtest._inputs (and _partitioned_runs) build `cells` from all labelled "
-    "rows; taking models.daily_rows of them would check the daily spec's rows",
-)
 def test_monotonicity_check_samples_the_daily_specs_rows(
     results: tuple[BacktestResult, BacktestResult],
 ) -> None:

@@ -53,7 +53,7 @@ from downside.evaluation import (
     write_backtest_report,
 )
 from downside.features import FeatureStore
-from downside.models import FoldScore, ModelSpec, folds, score_fold, test_rows
+from downside.models import FoldScore, ModelSpec, daily_rows, folds, score_fold, test_rows
 from downside.vocabulary import utc_day
 from downside.workflows._baselines import FoldBaselines, VolatilityHistory
 from downside.workflows._engine import (
@@ -242,7 +242,7 @@ def _inputs(
     cells = None
     if spec.target == "drawdown":
         fine_all = _fine_history(spec, feature_store)
-        cells = _first_cell(data.labelled)
+        cells = _first_cell(daily_rows(spec, data.labelled))
     return _Inputs(
         data,
         _window_folds(spec, data, lo, hi),
@@ -279,7 +279,7 @@ def _partitioned_runs(
 
     keys = build_frame(spec.frame, feature_store, features=[])
     labelled = keys.labelled
-    cells = _first_cell(labelled) if spec.target == "drawdown" else None
+    cells = _first_cell(daily_rows(spec, labelled)) if spec.target == "drawdown" else None
     runs = []
     for fold in _window_folds(spec, keys, lo, hi):
         test_keys = test_rows(spec, keys, fold)[["symbol", "asof"]].drop_duplicates()

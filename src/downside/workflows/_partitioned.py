@@ -37,7 +37,7 @@ import pandas as pd
 from downside.datasets import Fold, Frame, TrainRule, build_frame
 from downside.evaluation import brier_score, log_loss
 from downside.features import FeatureStore
-from downside.models import Climatology, FoldScore, ModelSpec, make_model
+from downside.models import Climatology, FoldScore, ModelSpec, daily_rows, make_model
 from downside.models._distributed import TrainingPart, check_distributed, fit_dask, training_part
 from downside.vocabulary import to_us
 from downside.workflows._baselines import FoldBaselines, VolatilityHistory
@@ -106,7 +106,7 @@ class _FoldTraining:
         model = make_model(self.spec, self.params)
         part = training_part(model, train[list(data.input_columns)], train["label"].to_numpy())
         baselines = FoldBaselines(self.spec, VolatilityHistory.of(feature_store, symbols))
-        keys = train[KEYS].drop_duplicates().reset_index(drop=True)
+        keys = daily_rows(self.spec, train)[KEYS].drop_duplicates().reset_index(drop=True)
         inputs, targets = baselines.har_rows(keys, self.test_start)
         fine = None
         if self.spec.target == "drawdown":
