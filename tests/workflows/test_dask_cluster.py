@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -441,7 +441,7 @@ def test_partitioned_backtest_holds_no_symbol_with_another_and_matches_the_local
     the client on the columns without features, GARCH per partition. Every row, label
     and baseline probability equals the local backtest's; the model is the data-parallel
     booster, within the distributed fit's tolerance; the dense grid stays monotone."""
-    from downside.workflows import _partitioned
+    from downside.workflows import _backtest, _partitioned
 
     monkeypatch.setattr(_partitioned, "PARTITION_SYMBOLS", 1)
     built: list[tuple[str, ...]] = []
@@ -456,6 +456,14 @@ def test_partitioned_backtest_holds_no_symbol_with_another_and_matches_the_local
     spec = parse_spec(DISTRIBUTED_SPEC)
     feature_store = _feature_store(home)
     local_result = run_backtest(spec, feature_store, start=START, end=END, n_boot=50)
+    client_rows: list[Any] = []
+    real_build = _backtest.build_frame
+
+    def build_spy(*args: Any, **kwargs: Any) -> Any:
+        client_rows.append(kwargs.get("symbols") or kwargs.get("asof"))
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(_backtest, "build_frame", build_spy)
     c = cluster(2)
     with connect(c.address) as engine:
         result = run_backtest(
@@ -464,6 +472,12 @@ def test_partitioned_backtest_holds_no_symbol_with_another_and_matches_the_local
     assert built
     assert all(len(p) == 1 for p in built)
     assert {s for p in built for s in p} == {"BTC", "ETH", "SOL"}
+    # the client read the rows without features one partition at a time, and built
+    # features only for the dense check's sampled as-of rows
+    assert client_rows
+    assert all(r is not None for r in client_rows)
+    partitioned_reads = [r for r in client_rows if isinstance(r, list)]
+    assert sorted(s for r in partitioned_reads for s in r) == ["BTC", "ETH", "SOL"]
 
     a, b = local_result.predictions, result.predictions
     baselines = [c for c in a.columns if c.startswith("p_") and c != "p_model"]

@@ -54,10 +54,15 @@ def make_model(
 
 
 def folds(
-    spec: ModelSpec, data: Frame, *, start: str | None = None, end: str | None = None
+    spec: ModelSpec,
+    data: Frame | pd.DataFrame,
+    *,
+    start: str | None = None,
+    end: str | None = None,
 ) -> Iterator[Any]:
-    """Purged, embargoed walk-forward folds over the labelled rows (positional indices)."""
-    labelled = data.labelled
+    """Purged, embargoed walk-forward folds over a frame's labelled rows, or over rows
+    with ``asof`` and ``label_end`` columns (positional indices into those rows)."""
+    labelled = data.labelled if isinstance(data, Frame) else data
     wf = WalkForward(
         scheme=spec.scheme,
         train_days=spec.train_days,

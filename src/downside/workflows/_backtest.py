@@ -261,6 +261,62 @@ def _first_cell(labelled: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+@dataclass(frozen=True)
+class _PartitionedKeys:
+    """What the client keeps of the rows without features, read a partition at a time:
+    the distinct ``asof, label_end`` pairs of every labelled row (the folds only depend
+    on these), the distinct ``symbol, asof`` keys of the scored symbols' labelled rows
+    in the window, and the first grid cell's rows in the window (the dense check)."""
+
+    times: pd.DataFrame
+    tests: pd.DataFrame
+    cells: pd.DataFrame | None
+
+
+def _partitioned_keys(
+    spec: ModelSpec, feature_store: FeatureStore, lo: pd.Timestamp, hi: pd.Timestamp
+) -> _PartitionedKeys:
+    """:class:`_PartitionedKeys` of a spec's symbols (scored and pooled), built from one
+    partition of symbols at a time so the client never holds the universe's rows. The
+    folds, test keys and dense-check rows equal those of the whole frame: a fold's
+    boundaries depend only on the times of its rows, and rows are in ``asof, symbol``
+    order (the frame's) once the partitions are merged."""
+    from downside.workflows._partitioned import partitions
+
+    scored = set(spec.frame.symbols)
+    end = hi + pd.Timedelta(days=1)
+    times, tests, cells = [], [], []
+    cell: tuple[float, float] | None = None
+    for part in partitions([*spec.frame.symbols, *spec.frame.pool_symbols]):
+        rows = build_frame(spec.frame, feature_store, symbols=list(part), features=[]).labelled
+        times.append(rows[["asof", "label_end"]].drop_duplicates())
+        daily = daily_rows(spec, rows)
+        daily = daily[(daily["asof"] >= lo) & (daily["asof"] < end)]
+        tests.append(daily.loc[daily["symbol"].isin(scored), ["symbol", "asof"]].drop_duplicates())
+        if spec.target == "drawdown" and len(daily):
+            if cell is None:
+                first = _first_cell(daily_rows(spec, rows))
+                cell = (float(first["threshold"].iloc[0]), float(first["horizon_days"].iloc[0]))
+            cells.append(
+                daily[(daily["threshold"] == cell[0]) & (daily["horizon_days"] == cell[1])]
+            )
+        del rows, daily
+    in_order = ["asof", "symbol"]
+    return _PartitionedKeys(
+        times=pd.concat(times, ignore_index=True).drop_duplicates().reset_index(drop=True),
+        tests=pd.concat(tests, ignore_index=True)
+        .sort_values(in_order, kind="stable")
+        .reset_index(drop=True),
+        cells=(
+            pd.concat(cells, ignore_index=True)
+            .sort_values(in_order, kind="stable")
+            .reset_index(drop=True)
+            if cells
+            else None
+        ),
+    )
+
+
 def _partitioned_runs(
     spec: ModelSpec,
     feature_store: FeatureStore,
@@ -272,17 +328,19 @@ def _partitioned_runs(
     arrived: Callable[[int, _FoldRun], None],
 ) -> list[_FoldRun]:
     """The folds of a spec with ``distributed = true`` on a cluster, each over
-    partitions of symbols (:mod:`downside.workflows._partitioned`); the client builds
-    rows without features (the folds and test keys) and the few rows of the dense
-    monotonicity check."""
+    partitions of symbols (:mod:`downside.workflows._partitioned`); the client reads the
+    rows without features one partition at a time (:func:`_partitioned_keys`) and
+    builds the few rows of the dense monotonicity check."""
     from downside.workflows._partitioned import run_partitioned_fold
 
-    keys = build_frame(spec.frame, feature_store, features=[])
-    labelled = keys.labelled
-    cells = _first_cell(daily_rows(spec, labelled)) if spec.target == "drawdown" else None
+    keys = _partitioned_keys(spec, feature_store, lo, hi)
+    cells = keys.cells
     runs = []
-    for fold in _window_folds(spec, keys, lo, hi):
-        test_keys = test_rows(spec, keys, fold)[["symbol", "asof"]].drop_duplicates()
+    for fold in _window_folds(spec, keys.times, lo, hi):
+        window = keys.tests[
+            (keys.tests["asof"] >= fold.test_start) & (keys.tests["asof"] < fold.test_end)
+        ]
+        test_keys = window[["symbol", "asof"]]
         done = run_partitioned_fold(
             spec, feature_store, engine, fold, test_keys.reset_index(drop=True), params
         )
@@ -539,8 +597,11 @@ def run_backtest(
     )
 
 
-def _window_folds(spec: ModelSpec, data: Frame, lo: pd.Timestamp, hi: pd.Timestamp) -> list[Fold]:
-    """The walk-forward folds whose test windows lie in ``[lo, hi]``.
+def _window_folds(
+    spec: ModelSpec, data: Frame | pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp
+) -> list[Fold]:
+    """The walk-forward folds whose test windows lie in ``[lo, hi]`` (of a frame's
+    labelled rows, or of ``asof, label_end`` rows).
 
     Raises:
         InsufficientHistoryError: there is none.
