@@ -30,7 +30,10 @@ clock starts, as on a running cluster):
   spec with ``distributed = true`` and base ``parkinson``; on a cluster each fold runs
   over partitions of 8 symbols (``downside.workflows._partitioned``: no process holds
   every symbol's rows; one booster per fold from LightGBM's Dask estimator), locally
-  as the ``backtest`` phase does.
+  as the ``backtest`` phase does;
+- ``backtest-pooled`` (not in the default ``--phases``): the partitioned backtest of
+  that spec scoring BTC and ETH only, every other asset pooled into training (how the
+  skill specs use many assets): the client's share then follows the scored assets.
 
 With ``--profile``, the local backtest runs once more under cProfile (phase
 ``backtest-profile``) and the cumulative time of its main steps is reported (where the
@@ -75,6 +78,7 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "2021-07-01", "2025-06-30"
 WINDOW = ("2024-07-01", "2025-06-25")
 PHASES = ("features", "train", "backtest")
+SCORED = ("BTC", "ETH")
 SPEC = """
 name = "scale"
 target = "drawdown"
@@ -249,6 +253,17 @@ def _distributed(spec: Any) -> Any:
     return dataclasses.replace(spec, model_params=params, distributed=True)
 
 
+def _pooled(spec: Any) -> Any:
+    """The distributed scale spec scoring BTC and ETH only, every other asset pooled
+    into training (what the skill specs do with a handful of assets)."""
+    import dataclasses
+
+    spec = _distributed(spec)
+    rest = tuple(s for s in spec.frame.symbols if s not in SCORED)
+    frame = dataclasses.replace(spec.frame, symbols=SCORED, pool_symbols=rest)
+    return dataclasses.replace(spec, frame=frame)
+
+
 def _feature_store(home: Path) -> Any:
     from downside.config import load_settings
     from downside.features import FeatureStore
@@ -299,6 +314,8 @@ def run_phase(phase: str, home: Path, address: str | None, profile: bool) -> dic
             spec = _spec(home)
             if phase == "backtest-partitioned":
                 spec = _distributed(spec)
+            elif phase == "backtest-pooled":
+                spec = _pooled(spec)
             runner = cProfile.Profile() if profile else None
             if runner is not None:
                 runner.enable()
@@ -441,6 +458,7 @@ def report(paths: list[Path], png: Path) -> None:
         "train-lgbdask",
         "backtest",
         "backtest-partitioned",
+        "backtest-pooled",
         "backtest-profile",
     )
 
@@ -469,7 +487,7 @@ def report(paths: list[Path], png: Path) -> None:
             f"{m_b:.2f} x N; N = {scale:,}: {(t_a + t_b * scale) / 3600:,.1f} h, "
             f"{(m_a + m_b * scale) / 1024:,.1f} GB"
         )
-    for phase in ("train-lgbdask", "backtest-partitioned"):
+    for phase in ("train-lgbdask", "backtest-partitioned", "backtest-pooled"):
         for engine in ("dask1", "dask2"):
             runs = sorted((n, r) for (n, e, p), r in rows.items() if e == engine and p == phase)
             if len(runs) < 2:
@@ -513,6 +531,7 @@ def _plot(rows: dict[tuple[int, str, str], dict[str, Any]], png: Path) -> None:
         "train-lgbdask": "tab:red",
         "backtest": "tab:green",
         "backtest-partitioned": "tab:purple",
+        "backtest-pooled": "tab:brown",
     }
     for phase in colors:
         for engine, style in styles.items():

@@ -17,8 +17,10 @@ partitions of :data:`PARTITION_SYMBOLS` symbols:
    fine-grid rows, fits GJR-GARCH on its own symbols' returns, and predicts the model
    and every baseline.
 
-The client holds the fold boundaries (rows without features), the narrow training
-columns and the out-of-sample predictions, never a feature of any row; a worker holds
+The client reads the rows without features one partition at a time for the fold
+boundaries and test keys (``workflows._backtest._partitioned_keys``) and holds the
+narrow training columns (for the pooled baselines) and the out-of-sample predictions,
+never a feature of a training row; a worker holds
 its partitions' training matrices and one partition's rows at a time. The baselines
 equal the local backtest's (up to the order of floating-point sums); the model is
 LightGBM's data-parallel booster, close to but not identical with the local one (see
