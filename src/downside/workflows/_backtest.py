@@ -290,17 +290,17 @@ def _partitioned_keys(
     for part in partitions([*spec.frame.symbols, *spec.frame.pool_symbols]):
         rows = build_frame(spec.frame, feature_store, symbols=list(part), features=[]).labelled
         times.append(rows[["asof", "label_end"]].drop_duplicates())
-        daily = daily_rows(spec, rows)
-        daily = daily[(daily["asof"] >= lo) & (daily["asof"] < end)]
+        every_day = daily_rows(spec, rows)
+        daily = every_day[(every_day["asof"] >= lo) & (every_day["asof"] < end)]
         tests.append(daily.loc[daily["symbol"].isin(scored), ["symbol", "asof"]].drop_duplicates())
         if spec.target == "drawdown" and len(daily):
             if cell is None:
-                first = _first_cell(daily_rows(spec, rows))
+                first = _first_cell(every_day)
                 cell = (float(first["threshold"].iloc[0]), float(first["horizon_days"].iloc[0]))
             cells.append(
                 daily[(daily["threshold"] == cell[0]) & (daily["horizon_days"] == cell[1])]
             )
-        del rows, daily
+        del rows, every_day, daily
     in_order = ["asof", "symbol"]
     return _PartitionedKeys(
         times=pd.concat(times, ignore_index=True).drop_duplicates().reset_index(drop=True),
